@@ -1,0 +1,117 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTemplatesParse(t *testing.T) {
+	for name, tpl := range map[string]Template{
+		"dev":        DevTemplate(),
+		"acme":       ProductionTemplate("mail.example.com", []string{"203.0.113.5", "2001:db8::5"}, "", "", "ops@example.com"),
+		"given-cert": ProductionTemplate("mail.example.com", nil, "/etc/ssl/a.pem", "/etc/ssl/a.key", ""),
+	} {
+		t.Run(name, func(t *testing.T) {
+			text, err := tpl.Render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Parse(text)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			if c.ControlDomain != tpl.ControlDomain || c.Dev != tpl.Dev || c.TLS.ACME != tpl.ACME {
+				t.Errorf("round trip lost values: %+v", c)
+			}
+			if len(c.IMAP.ListenTLS) != 1 || c.IMAP.ListenTLS[0] != tpl.IMAPTLS {
+				t.Errorf("imap.listen_tls = %v, want [%s]", c.IMAP.ListenTLS, tpl.IMAPTLS)
+			}
+		})
+	}
+}
+
+func TestLoadResolvesPaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cabalmail.toml")
+	if err := DevTemplate().WriteNew(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := DevTemplate().WriteNew(path); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second WriteNew: %v, want refusal", err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != dir {
+		t.Errorf("DataDir = %q, want %q", c.DataDir, dir)
+	}
+	if c.Store.Path != filepath.Join(dir, "cabalmail.db") {
+		t.Errorf("Store.Path = %q", c.Store.Path)
+	}
+	if c.TLS.Cert != filepath.Join(dir, "tls/cert.pem") {
+		t.Errorf("TLS.Cert = %q", c.TLS.Cert)
+	}
+	if c.SMTPIn.MaxMessageSize != DefaultMaxMessageSize || c.Hostname != "smtp.mail.example.test" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestBadConfigNamesKeyAndLine(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"unknown top key", "control_domain = \"mail.example.test\"\nfrobnicate = 1\n", "line 2: unknown key frobnicate"},
+		{"unknown table key", "control_domain = \"mail.example.test\"\n[imap]\nlisten = [\"127.0.0.1:1\"]\n", "line 3: unknown key imap.listen"},
+		{"syntax", "control_domain = \"mail.example.test\n", "line 1:"},
+		{"wrong type", "control_domain = \"mail.example.test\"\n[smtp_in]\nmax_message_size = \"big\"\n", "line 3:"},
+		{"missing control domain", "dev = true\n", "key control_domain: is required"},
+		{"bad listen", "control_domain = \"mail.example.test\"\n\n[web]\nlisten = [\"nope\"]\n", "line 4: key web.listen: want host:port"},
+		{"bad port", "control_domain = \"mail.example.test\"\n[dns]\nlisten = [\"127.0.0.1:99999\"]\n", "line 3: key dns.listen: bad port"},
+		{"bad driver", "control_domain = \"mail.example.test\"\n[store]\ndriver = \"mysql\"\n", "line 3: key store.driver: must be"},
+		{"postgres without dsn", "control_domain = \"mail.example.test\"\n[store]\ndriver = \"postgres\"\n", "key store.dsn: is required"},
+		{"bad route tls", "control_domain = \"mail.example.test\"\n[[outbound.route]]\ndomain = \"a.test\"\nrelay = \"127.0.0.1:25\"\n[[outbound.route]]\ndomain = \"b.test\"\nrelay = \"127.0.0.1:26\"\ntls = \"maybe\"\n", "line 8: key outbound.route[1].tls"},
+		{"route without relay", "control_domain = \"mail.example.test\"\n[[outbound.route]]\ndomain = \"*\"\n", "key outbound.route[0].relay"},
+		{"bad public ip", "control_domain = \"mail.example.test\"\npublic_ips = [\"1.2.3\"]\n", "line 2: key public_ips"},
+		{"bad control domain", "control_domain = \"Mail Example\"\n", "line 1: key control_domain"},
+		{"dotted key", "control_domain = \"mail.example.test\"\nlog.level = \"loud\"\n", "line 2: key log.level"},
+		{"acme and cert", "control_domain = \"mail.example.test\"\n[tls]\nacme = true\ncert = \"a\"\nkey = \"b\"\n", "line 3: key tls.acme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil {
+				t.Fatalf("Parse accepted %q", tt.doc)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Load of a missing file: %v", err)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	t.Setenv("CABALMAIL_CONFIG", "/etc/cabalmail.toml")
+	if got := Resolve("x.toml"); got != "x.toml" {
+		t.Errorf("flag ignored: %s", got)
+	}
+	if got := Resolve(""); got != "/etc/cabalmail.toml" {
+		t.Errorf("env ignored: %s", got)
+	}
+	os.Unsetenv("CABALMAIL_CONFIG")
+	if got := Resolve(""); got != DefaultPath {
+		t.Errorf("default = %s", got)
+	}
+}
