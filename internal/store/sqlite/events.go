@@ -1,0 +1,74 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cabalmail/cabalmail/internal/store"
+)
+
+// AddEvent stores e and sets e.ID, and e.Time if it is unset.
+func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
+	if e.Tier == "" {
+		return fmt.Errorf("sqlite: add event: %w event: empty tier", store.ErrInvalid)
+	}
+	t := orNow(e.Time)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nanos(t), e.Tier, e.QueueID, e.Rcpt, int64(e.Delay), e.Relay, e.DSN, e.Status, e.Detail)
+	if err != nil {
+		return fmt.Errorf("sqlite: add event: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("sqlite: add event: %w", err)
+	}
+	e.ID = id
+	e.Time = t
+	return nil
+}
+
+// ListEvents returns the events f selects, newest first.
+func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	var where []string
+	var args []any
+	if !f.Since.IsZero() {
+		where = append(where, `time >= ?`)
+		args = append(args, nanos(f.Since))
+	}
+	if f.Tier != "" {
+		where = append(where, `tier = ?`)
+		args = append(args, f.Tier)
+	}
+	q := `SELECT id, time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail FROM events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY time DESC, id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list events: %w", err)
+	}
+	defer rows.Close()
+	var events []store.Event
+	for rows.Next() {
+		var e store.Event
+		var t, delay int64
+		if err := rows.Scan(&e.ID, &t, &e.Tier, &e.QueueID, &e.Rcpt, &delay, &e.Relay, &e.DSN, &e.Status, &e.Detail); err != nil {
+			return nil, fmt.Errorf("sqlite: list events: %w", err)
+		}
+		e.Time = fromNanos(t)
+		e.Delay = time.Duration(delay)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list events: %w", err)
+	}
+	return events, nil
+}
