@@ -1,0 +1,83 @@
+package addresses
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cabalmail/cabalmail/internal/store"
+)
+
+// Options configures a Service. The zero value works, with no control domain.
+type Options struct {
+	// ControlDomain is the host name under which the product publishes its
+	// own services (for example mail.example.test). Labels that would
+	// collide with it are reserved.
+	ControlDomain string
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of random addresses; nil means crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Service applies the address rules on top of a store. It is safe for
+// concurrent use.
+type Service struct {
+	st      store.Store
+	control string
+	now     func() time.Time
+	rand    io.Reader
+}
+
+// New returns a Service over st.
+func New(st store.Store, opts Options) *Service {
+	s := &Service{st: st, control: canonicalDomain(opts.ControlDomain), now: opts.Now, rand: opts.Rand}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	return s
+}
+
+// Actor is who asks. The command line acts as the Operator; the web app and
+// the API pass the logged-in user, with Admin taken from the stored user.
+type Actor struct {
+	UserID   int64
+	Name     string
+	Admin    bool
+	Operator bool
+}
+
+// Operator is the actor of the command line: it may act on every address
+// and every configured apex.
+func Operator() Actor {
+	return Actor{Name: "operator", Operator: true}
+}
+
+// apexes returns the configured apexes in canonical form.
+func (s *Service) apexes(ctx context.Context) ([]string, error) {
+	ds, err := s.st.ListDomains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("addresses: list domains: %w", err)
+	}
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = canonicalDomain(d.Apex)
+	}
+	return out, nil
+}
+
+// Parse checks addr against every syntax rule and splits it at the
+// configured apex that leaves exactly one subdomain label. It does not check
+// reserved labels or whether the address exists.
+func (s *Service) Parse(ctx context.Context, addr string) (Parsed, error) {
+	apexes, err := s.apexes(ctx)
+	if err != nil {
+		return Parsed{}, err
+	}
+	return parse(addr, apexes)
+}
