@@ -146,6 +146,7 @@ type Store interface {
 	Events
 	Settings
 	Audit
+	Mailboxes // mailbox.go
 
 	// Close releases the store's resources.
 	Close() error

@@ -27,6 +27,7 @@ type migration struct {
 // they exercise each new migration without further changes.
 var migrations = []migration{
 	{1, "initial", schemaV1},
+	{2, "mailboxes", schemaMailboxes}, // mailbox_schema.go
 }
 
 // schemaV1 is the initial schema: everything but mailboxes and messages.
