@@ -58,6 +58,22 @@ func Operator() Actor {
 	return Actor{Name: "operator", Operator: true}
 }
 
+// privileged reports whether a may act on any address (admin or operator).
+func (a Actor) privileged() bool { return a.Admin || a.Operator }
+
+// holds reports whether a holds addr.
+func (a Actor) holds(addr store.Address) bool {
+	if a.Operator || a.UserID == 0 {
+		return false
+	}
+	for _, h := range addr.Holders {
+		if h.UserID == a.UserID {
+			return true
+		}
+	}
+	return false
+}
+
 // apexes returns the configured apexes in canonical form.
 func (s *Service) apexes(ctx context.Context) ([]string, error) {
 	ds, err := s.st.ListDomains(ctx)
