@@ -2,10 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cabalmail/cabalmail/internal/store"
 )
@@ -60,5 +63,70 @@ func TestOpenSettings(t *testing.T) {
 		if m := fi.Mode().Perm(); m != 0o600 {
 			t.Errorf("%s mode %o, want 600", suffix, m)
 		}
+	}
+}
+
+// TestTokenLastUsed checks what the Store interface cannot show: that
+// UserByToken records the time of use.
+func TestTokenLastUsed(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "tok.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := store.User{Name: "alice"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	tok := store.Token{UserID: u.ID, Hash: "abc"}
+	if err := s.CreateToken(ctx, &tok); err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() time.Time {
+		var n sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, `SELECT last_used FROM tokens WHERE hash = 'abc'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return fromNullNanos(n)
+	}
+	if !lastUsed().IsZero() {
+		t.Errorf("new token already used at %v", lastUsed())
+	}
+	before := time.Now()
+	if _, err := s.UserByToken(ctx, "abc"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUsed(); got.Before(before.Truncate(time.Microsecond)) || got.After(time.Now()) {
+		t.Errorf("last used %v, want between %v and now", got, before)
+	}
+}
+
+// TestConstraintMapping checks that integrity errors are recognised by
+// their SQLite result codes.
+func TestConstraintMapping(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'v')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'w')`)
+	if !errors.Is(mapErr(err), store.ErrExists) {
+		t.Errorf("primary key violation mapped to %v", mapErr(err))
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO tokens (user_id, hash, created_at) VALUES (999, 'h', 0)`)
+	if !errors.Is(mapErr(err), store.ErrNotFound) {
+		t.Errorf("foreign key violation mapped to %v", mapErr(err))
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO users (name, status, created_at) VALUES ('x', 'bogus', 0)`)
+	if err == nil {
+		t.Fatal("check constraint not enforced")
+	}
+	if m := mapErr(err); errors.Is(m, store.ErrExists) || errors.Is(m, store.ErrNotFound) {
+		t.Errorf("check violation mapped to a sentinel: %v", m)
 	}
 }
