@@ -175,11 +175,18 @@ func (s *Service) AddHolder(ctx context.Context, a Actor, addr, userName string)
 }
 
 // Grant lets userName create addresses on apex. Only admins and the
-// operator may grant. Granting twice is not an error.
+// operator may grant. Granting twice is not an error and is audited once.
 func (s *Service) Grant(ctx context.Context, a Actor, userName, apex string) error {
 	u, apex, err := s.grantArgs(ctx, a, userName, apex)
 	if err != nil {
 		return err
+	}
+	had, err := s.st.HasGrant(ctx, u.ID, apex)
+	if err != nil {
+		return fmt.Errorf("addresses: grant of %s on %s: %w", u.Name, apex, err)
+	}
+	if had {
+		return nil
 	}
 	if err := s.st.Grant(ctx, u.ID, apex); err != nil {
 		return fmt.Errorf("addresses: grant %s to %s: %w", apex, u.Name, err)

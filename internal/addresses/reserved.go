@@ -17,6 +17,7 @@ var (
 		"admin":      true,
 		"www":        true,
 		"imap":       true,
+		"ns":         true, // the name server of the DNS role
 		"smtp":       true,
 		"smtp-in":    true,
 		"smtp-out":   true,

@@ -18,6 +18,7 @@ func TestReserved(t *testing.T) {
 		{"mail.example.test", "admin", true},
 		{"mail.example.test", "www", true},
 		{"mail.example.test", "imap", true},
+		{"mail.example.test", "ns", true},
 		{"mail.example.test", "smtp", true},
 		{"mail.example.test", "smtp-in", true},
 		{"mail.example.test", "smtp-out", true},

@@ -234,8 +234,12 @@ func TestGrants(t *testing.T) {
 	if e := f.lastAudit(t); e.Actor != "operator" || e.Action != "user.grant" || e.Target != "alice" || e.Detail != "example.test" {
 		t.Errorf("audit entry %+v", e)
 	}
+	n, _ := f.st.ListAudit(f.ctx, 1000)
 	if err := f.svc.Grant(f.ctx, Operator(), "alice", "example.test"); err != nil {
 		t.Fatalf("granting twice: %v", err)
+	}
+	if again, _ := f.st.ListAudit(f.ctx, 1000); len(again) != len(n) {
+		t.Error("a grant that changed nothing was audited")
 	}
 
 	// Alice may now create on example.test, for herself, without an audit
