@@ -36,6 +36,9 @@ func (s *Store) CreateAddress(ctx context.Context, a *store.Address) error {
 	if len(a.Holders) == 0 {
 		return fmt.Errorf("sqlite: create address %s: %w address: no holder", a.Address, store.ErrInvalid)
 	}
+	if err := checkTimes(a.CreatedAt, a.ChangedAt); err != nil {
+		return fmt.Errorf("sqlite: create address %s: %w", a.Address, err)
+	}
 	created := orNow(a.CreatedAt)
 	changed := created
 	if !a.ChangedAt.IsZero() {
@@ -78,6 +81,9 @@ func (s *Store) CreateAddress(ctx context.Context, a *store.Address) error {
 // insertHolding adds h on the address with the given id and returns it as
 // stored. An unset creation time becomes def.
 func insertHolding(ctx context.Context, tx *sql.Tx, addressID int64, h store.Holding, def time.Time) (store.Holding, error) {
+	if err := checkTimes(h.CreatedAt, h.LastReceived); err != nil {
+		return store.Holding{}, err
+	}
 	if err := tx.QueryRowContext(ctx, `SELECT name FROM users WHERE id = ?`, h.UserID).Scan(&h.UserName); err != nil {
 		return store.Holding{}, notFound(err, fmt.Sprintf("user #%d", h.UserID))
 	}
@@ -294,6 +300,9 @@ func (s *Store) UpdateHolding(ctx context.Context, address string, h store.Holdi
 
 // CountReceived bumps the received counters of every holder of the address.
 func (s *Store) CountReceived(ctx context.Context, address string, at time.Time) error {
+	if err := checkTimes(at); err != nil {
+		return fmt.Errorf("sqlite: count received on %s: %w", address, err)
+	}
 	at = orNow(at)
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var id int64

@@ -12,6 +12,9 @@ func (s *Store) AddAudit(ctx context.Context, e *store.AuditEntry) error {
 	if e.Actor == "" || e.Action == "" {
 		return fmt.Errorf("sqlite: add audit: %w audit entry: actor and action are required", store.ErrInvalid)
 	}
+	if err := checkTimes(e.Time); err != nil {
+		return fmt.Errorf("sqlite: add audit %s: %w", e.Action, err)
+	}
 	t := orNow(e.Time)
 	res, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		nanos(t), e.Actor, e.Action, e.Target, e.Detail)

@@ -24,6 +24,9 @@ func (s *Store) CreateDomain(ctx context.Context, d *store.Domain) error {
 	if d.Apex == "" {
 		return fmt.Errorf("sqlite: create domain: %w", fmt.Errorf("%w domain: empty apex", store.ErrInvalid))
 	}
+	if err := checkTimes(d.CreatedAt); err != nil {
+		return fmt.Errorf("sqlite: create domain %s: %w", d.Apex, err)
+	}
 	created := orNow(d.CreatedAt)
 	_, err := s.db.ExecContext(ctx, `INSERT INTO domains (`+domainColumns+`) VALUES (?, ?, ?, ?)`,
 		d.Apex, d.DKIMSelector, d.DKIMKeyPEM, nanos(created))

@@ -14,6 +14,9 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 	if e.Tier == "" {
 		return fmt.Errorf("sqlite: add event: %w event: empty tier", store.ErrInvalid)
 	}
+	if err := checkTimes(e.Time); err != nil {
+		return fmt.Errorf("sqlite: add event: %w", err)
+	}
 	t := orNow(e.Time)
 	res, err := s.db.ExecContext(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -32,11 +35,14 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 
 // ListEvents returns the events f selects, newest first.
 func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	if f.Since.After(maxTime) {
+		return nil, nil // nothing stored can be that late
+	}
 	var where []string
 	var args []any
 	if !f.Since.IsZero() {
 		where = append(where, `time >= ?`)
-		args = append(args, nanos(f.Since))
+		args = append(args, clampNanos(f.Since))
 	}
 	if f.Tier != "" {
 		where = append(where, `tier = ?`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,5 +129,38 @@ func TestConstraintMapping(t *testing.T) {
 	}
 	if m := mapErr(err); errors.Is(m, store.ErrExists) || errors.Is(m, store.ErrNotFound) {
 		t.Errorf("check violation mapped to a sentinel: %v", m)
+	}
+}
+
+// TestTimeRange checks that times an int64 of nanoseconds cannot hold are
+// refused, not stored wrapped around.
+func TestTimeRange(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "range.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)
+	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.CreateUser(ctx, &store.User{Name: "alice", CreatedAt: old}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("user created in 1500: %v", err)
+	}
+	if _, err := s.UserByName(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused user stored: %v", err)
+	}
+	if err := s.AddEvent(ctx, &store.Event{Tier: "smtp-in", Time: far}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("event in 3000: %v", err)
+	}
+	if err := s.AddAudit(ctx, &store.AuditEntry{Actor: "operator", Action: "x", Time: far}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("audit entry in 3000: %v", err)
+	}
+	edge := time.Unix(0, math.MaxInt64).UTC()
+	if err := s.AddEvent(ctx, &store.Event{Tier: "smtp-in", Time: edge}); err != nil {
+		t.Errorf("event at the last representable instant: %v", err)
+	}
+	evs, err := s.ListEvents(ctx, store.EventFilter{Since: far})
+	if err != nil || len(evs) != 0 {
+		t.Errorf("events since 3000: %+v, %v", evs, err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -191,8 +192,39 @@ func notFound(err error, what string) error {
 	return err
 }
 
-// nanos converts a time to its stored form.
+// The instants an int64 of Unix nanoseconds can hold: years 1677 to 2262.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// checkTimes refuses times the store cannot represent, rather than storing
+// a wrapped-around value. Unset (zero) times are fine: they mean "now" or
+// NULL.
+func checkTimes(ts ...time.Time) error {
+	for _, t := range ts {
+		if !t.IsZero() && (t.Before(minTime) || t.After(maxTime)) {
+			return fmt.Errorf("%w time %s: outside the years 1678 to 2261", store.ErrInvalid, t.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// nanos converts a time to its stored form. Callers check the range first
+// (checkTimes) or use clampNanos.
 func nanos(t time.Time) int64 { return t.UnixNano() }
+
+// clampNanos converts a time used as a bound in a query, saturating at the
+// representable range.
+func clampNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
 
 // nullNanos converts an optional time to its stored form: NULL when unset.
 func nullNanos(t time.Time) sql.NullInt64 {

@@ -13,6 +13,9 @@ func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
 	if t.Hash == "" {
 		return fmt.Errorf("sqlite: create token: %w token: empty hash", store.ErrInvalid)
 	}
+	if err := checkTimes(t.CreatedAt, t.LastUsed); err != nil {
+		return fmt.Errorf("sqlite: create token: %w", err)
+	}
 	created := orNow(t.CreatedAt)
 	var id int64
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {

@@ -37,6 +37,9 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	if err := store.CheckUser(*u); err != nil {
 		return fmt.Errorf("sqlite: create user: %w", err)
 	}
+	if err := checkTimes(u.CreatedAt); err != nil {
+		return fmt.Errorf("sqlite: create user %s: %w", u.Name, err)
+	}
 	created := orNow(u.CreatedAt)
 	res, err := s.db.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, status, quota_bytes, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,

@@ -71,15 +71,15 @@ func testCreateAddress(t *testing.T, open opener) {
 	twice := newAddress("c", "x2", "example.test", alice, alice)
 	wantErr(t, "same holder twice", s.CreateAddress(c, &twice), store.ErrExists)
 	orphan := newAddress("d", "x2", "example.test")
-	wantOtherErr(t, "no holder", s.CreateAddress(c, &orphan))
+	wantInvalid(t, "no holder", s.CreateAddress(c, &orphan))
 	mismatch := newAddress("e", "x2", "example.test", alice)
 	mismatch.Address = "other@x2.example.test"
-	wantOtherErr(t, "name disagrees with parts", s.CreateAddress(c, &mismatch))
+	wantInvalid(t, "name disagrees with parts", s.CreateAddress(c, &mismatch))
 	noSub := store.Address{Address: "f@example.test", Local: "f", Apex: "example.test", Holders: []store.Holding{{UserID: alice.ID}}}
-	wantOtherErr(t, "no subdomain", s.CreateAddress(c, &noSub))
+	wantInvalid(t, "no subdomain", s.CreateAddress(c, &noSub))
 	badState := newAddress("g", "x2", "example.test", alice)
 	badState.State = "revoked"
-	wantOtherErr(t, "bad state", s.CreateAddress(c, &badState))
+	wantInvalid(t, "bad state", s.CreateAddress(c, &badState))
 
 	all, err := s.ListAddresses(c, store.AddressFilter{})
 	noErr(t, "list", err)
@@ -181,8 +181,8 @@ func testAddressState(t *testing.T, open opener) {
 	}
 
 	wantErr(t, "unknown address", s.SetAddressState(c, "nobody@x1.example.test", store.AddressSuspended), store.ErrNotFound)
-	wantOtherErr(t, "bad state", s.SetAddressState(c, a.Address, "revoked"))
-	wantOtherErr(t, "empty state", s.SetAddressState(c, a.Address, ""))
+	wantInvalid(t, "bad state", s.SetAddressState(c, a.Address, "revoked"))
+	wantInvalid(t, "empty state", s.SetAddressState(c, a.Address, ""))
 	got, _ = s.AddressByName(c, a.Address)
 	if got.State != store.AddressActive {
 		t.Errorf("refused state change stored %q", got.State)

@@ -42,7 +42,7 @@ func testTokens(t *testing.T, open opener) {
 	wantErr(t, "unknown user", s.CreateToken(c, &store.Token{UserID: alice.ID + bob.ID + 100, Hash: "x"}), store.ErrNotFound)
 	_, err := s.UserByToken(c, "x")
 	wantErr(t, "refused token", err, store.ErrNotFound)
-	wantOtherErr(t, "empty hash", s.CreateToken(c, &store.Token{UserID: alice.ID}))
+	wantInvalid(t, "empty hash", s.CreateToken(c, &store.Token{UserID: alice.ID}))
 	_, err = s.UserByToken(c, "")
 	wantErr(t, "empty hash lookup", err, store.ErrNotFound)
 	_, err = s.UserByToken(c, "unknown")
@@ -86,7 +86,7 @@ func testEvents(t *testing.T, open opener) {
 	// Insertion order differs from time order.
 	early := store.Event{Time: base.Add(-time.Hour), Tier: "smtp-out", QueueID: "q0", Status: "Sent"}
 	noErr(t, "add early", s.AddEvent(c, &early))
-	wantOtherErr(t, "no tier", s.AddEvent(c, &store.Event{Status: "Sent"}))
+	wantInvalid(t, "no tier", s.AddEvent(c, &store.Event{Status: "Sent"}))
 
 	ids := func(evs []store.Event) []string {
 		var q []string
@@ -109,6 +109,8 @@ func testEvents(t *testing.T, open opener) {
 		{"all filters", store.EventFilter{Tier: "smtp-out", Since: base, Limit: 1}, []string{"q3"}},
 		{"unknown tier", store.EventFilter{Tier: "imap"}, nil},
 		{"future", store.EventFilter{Since: base.Add(time.Hour)}, nil},
+		{"since long ago", store.EventFilter{Since: time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)}, []string{"q4", "q3", "q2", "q1", "q0"}},
+		{"since far future", store.EventFilter{Since: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, nil},
 	} {
 		got, err := s.ListEvents(c, tc.f)
 		noErr(t, tc.name, err)
@@ -155,7 +157,7 @@ func testSettings(t *testing.T, open opener) {
 	if v, err := s.Setting(c, "other"); err != nil || v != "" {
 		t.Errorf("empty value: %q, %v", v, err)
 	}
-	wantOtherErr(t, "empty key", s.SetSetting(c, "", "x"))
+	wantInvalid(t, "empty key", s.SetSetting(c, "", "x"))
 
 	noErr(t, "delete", s.DeleteSetting(c, "inbound.tempfail"))
 	_, err = s.Setting(c, "inbound.tempfail")
@@ -187,8 +189,8 @@ func testAudit(t *testing.T, open opener) {
 		}
 	}
 	wantRecent(t, "audit default time", entries[2].Time)
-	wantOtherErr(t, "no action", s.AddAudit(c, &store.AuditEntry{Actor: "operator"}))
-	wantOtherErr(t, "no actor", s.AddAudit(c, &store.AuditEntry{Action: "x"}))
+	wantInvalid(t, "no action", s.AddAudit(c, &store.AuditEntry{Actor: "operator"}))
+	wantInvalid(t, "no actor", s.AddAudit(c, &store.AuditEntry{Action: "x"}))
 
 	list, err = s.ListAudit(c, 0)
 	noErr(t, "list", err)

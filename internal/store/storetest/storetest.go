@@ -111,16 +111,12 @@ func wantErr(t *testing.T, what string, err, target error) {
 	}
 }
 
-// wantOtherErr fails unless err is non-nil and none of the store's sentinel
-// errors: for bad input, which must be refused without being mistaken for a
-// missing or duplicate row.
-func wantOtherErr(t *testing.T, what string, err error) {
+// wantInvalid fails unless err wraps store.ErrInvalid: bad input is
+// refused as such, not mistaken for a missing or duplicate row.
+func wantInvalid(t *testing.T, what string, err error) {
 	t.Helper()
-	switch {
-	case err == nil:
-		t.Errorf("%s: no error", what)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
-		t.Errorf("%s: got %v, want an error other than a sentinel", what, err)
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("%s: got error %v, want %v", what, err, store.ErrInvalid)
 	}
 }
 

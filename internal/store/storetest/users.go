@@ -64,8 +64,8 @@ func testUsers(t *testing.T, open opener) {
 		t.Errorf("ID %d of a deleted user reused", d.ID)
 	}
 
-	wantOtherErr(t, "empty name", s.CreateUser(c, &store.User{}))
-	wantOtherErr(t, "bad status", s.CreateUser(c, &store.User{Name: "carol", Status: "superuser"}))
+	wantInvalid(t, "empty name", s.CreateUser(c, &store.User{}))
+	wantInvalid(t, "bad status", s.CreateUser(c, &store.User{Name: "carol", Status: "superuser"}))
 	_, err = s.UserByName(c, "carol")
 	wantErr(t, "user after refused create", err, store.ErrNotFound)
 
@@ -98,7 +98,7 @@ func testUsers(t *testing.T, open opener) {
 	if got != want {
 		t.Errorf("after update: %+v, want %+v", got, want)
 	}
-	wantOtherErr(t, "update with bad status", s.UpdateUser(c, store.User{ID: u.ID, Status: "gone"}))
+	wantInvalid(t, "update with bad status", s.UpdateUser(c, store.User{ID: u.ID, Status: "gone"}))
 	if got2, _ := s.UserByID(c, u.ID); got2 != want {
 		t.Errorf("refused update changed the user: %+v", got2)
 	}
@@ -222,7 +222,7 @@ func testDomains(t *testing.T, open opener) {
 	if got, _ := s.DomainByApex(c, "example.test"); got.DKIMSelector != "sel1" {
 		t.Errorf("duplicate create changed the domain: %+v", got)
 	}
-	wantOtherErr(t, "empty apex", s.CreateDomain(c, &store.Domain{}))
+	wantInvalid(t, "empty apex", s.CreateDomain(c, &store.Domain{}))
 	_, err = s.DomainByApex(c, "nowhere.test")
 	wantErr(t, "unknown apex", err, store.ErrNotFound)
 
