@@ -128,3 +128,92 @@ func testConcurrency(t *testing.T, open opener) {
 		t.Errorf("hot address counted %d messages, want %d (lost updates)", h.Received, workers*each)
 	}
 }
+
+// testRaces checks the cascades under concurrency: when holders leave an
+// address at the same time, exactly one of them is told it was the last
+// and the address goes; concurrent grants of the same apex all succeed.
+func testRaces(t *testing.T, open opener) {
+	s := open(t)
+	c := ctx(t)
+	mustDomain(t, s, "example.test")
+	const n = 6
+	var users []store.User
+	for i := range n {
+		users = append(users, mustUser(t, s, name("u", i)))
+	}
+
+	// Everyone leaves one address at once.
+	a := mustAddress(t, s, "family", "home", "example.test", users...)
+	lasts := make(chan bool, n)
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last, err := s.RemoveHolder(c, a.Address, u.ID)
+			if err != nil {
+				errs <- err
+			}
+			lasts <- last
+		}()
+	}
+	wg.Wait()
+	close(lasts)
+	nLast := 0
+	for l := range lasts {
+		if l {
+			nLast++
+		}
+	}
+	if nLast != 1 {
+		t.Errorf("%d holders were told they were the last, want 1", nLast)
+	}
+	_, err := s.AddressByName(c, a.Address)
+	wantErr(t, "address after every holder left", err, store.ErrNotFound)
+
+	// Every holder's account is deleted at once: the shared address is
+	// revoked, and reported, exactly once.
+	b := mustAddress(t, s, "shared", "home", "example.test", users...)
+	revokedBy := make(chan []string, n)
+	for _, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			revoked, err := s.DeleteUser(c, u.ID)
+			if err != nil {
+				errs <- err
+			}
+			revokedBy <- revoked
+		}()
+	}
+	wg.Wait()
+	close(revokedBy)
+	var all []string
+	for r := range revokedBy {
+		all = append(all, r...)
+	}
+	wantStrings(t, "revoked by concurrent deletions", all, []string{b.Address})
+	_, err = s.AddressByName(c, b.Address)
+	wantErr(t, "address after every holder was deleted", err, store.ErrNotFound)
+
+	// Concurrent grants of one apex to one user: idempotent under races.
+	u := mustUser(t, s, "granted")
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Grant(c, u.ID, "example.test"); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent call: %v", err)
+	}
+	gs, err := s.Grants(c, u.ID)
+	noErr(t, "grants", err)
+	wantStrings(t, "grants after concurrent grants", gs, []string{"example.test"})
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, fresh) })
 	t.Run("Times", func(t *testing.T) { testTimes(t, fresh) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, fresh) })
+	t.Run("Races", func(t *testing.T) { testRaces(t, fresh) })
 }
 
 // opener is the per-subtest store factory Run hands to each test.
