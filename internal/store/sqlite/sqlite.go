@@ -135,10 +135,6 @@ func (s *Store) Close() error {
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// DB returns the underlying database handle, for backend-specific
-// maintenance such as backups. Callers must not change the schema.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // readTx runs fn in a read-only transaction, which sees one snapshot of the
 // database.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
