@@ -1,0 +1,295 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// tmpDirName is the directory of blobs being written. It lives in the same
+// tree, hence on the same filesystem, so the final rename is atomic.
+const tmpDirName = "tmp"
+
+// staleTemp is the age after which OpenDir removes a temporary file left by
+// a crash. Several processes may share a directory, so a younger one may
+// still be being written.
+const staleTemp = 24 * time.Hour
+
+// Dir is a Store of files under one directory: each blob is the file
+// <dir>/<k0k1>/<k2k3>/<key>, two levels of 256 subdirectories each so no
+// directory grows large. Files are mode 0600, directories 0700.
+type Dir struct {
+	root string
+	tmp  string
+
+	mu    sync.Mutex
+	ready map[string]bool // leaf directories known to exist durably
+
+	// step, if set, is told each durability step of Put; tests use it.
+	step func(name, path string)
+}
+
+var _ Store = (*Dir)(nil)
+
+// OpenDir opens (creating if needed) the blob directory dir and removes
+// temporary files left over by a crash more than a day ago.
+func OpenDir(dir string) (*Dir, error) {
+	if dir == "" {
+		return nil, errors.New("blob: open: no directory given")
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
+	}
+	d := &Dir{root: root, tmp: filepath.Join(root, tmpDirName), ready: map[string]bool{}}
+	if err := os.MkdirAll(d.tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
+	}
+	if err := d.removeStaleTemps(time.Now().Add(-staleTemp)); err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+func (d *Dir) removeStaleTemps(before time.Time) error {
+	entries, err := os.ReadDir(d.tmp)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // finished by its writer meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if info.ModTime().Before(before) {
+			if err := os.Remove(filepath.Join(d.tmp, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// path returns the file of a valid key and its directory.
+func (d *Dir) path(key string) (file, dir string) {
+	dir = filepath.Join(d.root, key[0:2], key[2:4])
+	return filepath.Join(dir, key), dir
+}
+
+func (d *Dir) trace(name, path string) {
+	if d.step != nil {
+		d.step(name, path)
+	}
+}
+
+// Put writes r to a temporary file, fsyncs it, renames it to its key's
+// place and fsyncs that directory. Until the rename nothing exists under
+// the key; after an error nothing does, and the temporary file is removed.
+func (d *Dir) Put(ctx context.Context, r io.Reader) (key string, size int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	key, err = newKey()
+	if err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	final, dir := d.path(key)
+
+	f, err := os.CreateTemp(d.tmp, "put-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	tmp := f.Name()
+	d.trace("create", tmp)
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	size, err = io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		return "", 0, fmt.Errorf("blob: put: write: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return "", 0, fmt.Errorf("blob: put: fsync: %w", err)
+	}
+	d.trace("fsync", tmp)
+	if err = f.Close(); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	if err = d.ensureDir(dir); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	if err = os.Rename(tmp, final); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	d.trace("rename", final)
+	if err = syncDir(dir); err != nil {
+		// The blob is in place but perhaps not durably: report failure so
+		// the caller answers 4xx, and take the file back out.
+		_ = os.Remove(final)
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	d.trace("fsync-dir", dir)
+	return key, size, nil
+}
+
+// ensureDir creates the two fan-out levels above a blob if needed, fsyncing
+// each parent so the new directory entries survive a crash. Once done for a
+// leaf it is remembered, so most Puts skip it.
+func (d *Dir) ensureDir(leaf string) error {
+	d.mu.Lock()
+	ok := d.ready[leaf]
+	d.mu.Unlock()
+	if ok {
+		return nil
+	}
+	mid := filepath.Dir(leaf)
+	for _, p := range []string{mid, leaf} {
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// Fsync the parent even if another writer made p: that writer may
+		// not have fsynced it yet.
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	d.ready[leaf] = true
+	d.mu.Unlock()
+	return nil
+}
+
+// Open returns a reader of the blob under key.
+func (d *Dir) Open(ctx context.Context, key string) (Reader, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("blob: open: %w", err)
+	}
+	if !ValidKey(key) {
+		return nil, fmt.Errorf("blob: open %.64q: %w", key, ErrBadKey)
+	}
+	file, _ := d.path(key)
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob: open %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", key, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("blob: open %s: %w", key, err)
+	}
+	return &fileReader{File: f, size: info.Size()}, nil
+}
+
+// Delete removes the blob under key and fsyncs its directory, so an
+// expunged message does not come back after a crash.
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("blob: delete: %w", err)
+	}
+	if !ValidKey(key) {
+		return fmt.Errorf("blob: delete %.64q: %w", key, ErrBadKey)
+	}
+	file, dir := d.path(key)
+	err := os.Remove(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob: delete %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("blob: delete %s: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("blob: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Walk calls fn for every stored blob, in no particular order, with the
+// time it was stored. It is meant for sweeping orphans (see the package
+// doc); blobs put or deleted during the walk may or may not be seen. An
+// error from fn stops the walk and is returned.
+func (d *Dir) Walk(ctx context.Context, fn func(key string, stored time.Time) error) error {
+	err := filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(d.root, path)
+		if e.IsDir() {
+			if rel == tmpDirName {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name := e.Name()
+		if !ValidKey(name) || rel != filepath.Join(name[0:2], name[2:4], name) {
+			return nil // not ours
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(name, info.ModTime())
+	})
+	if err != nil {
+		return fmt.Errorf("blob: walk: %w", err)
+	}
+	return nil
+}
+
+type fileReader struct {
+	*os.File
+	size int64
+}
+
+func (r *fileReader) Size() int64 { return r.size }
+
+// ctxReader stops a copy when the context ends, so a cancelled SMTP
+// transaction does not keep writing.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// syncDir makes the entries of dir (a rename, a new file or subdirectory)
+// durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync directory: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return f.Close()
+}
