@@ -1,0 +1,243 @@
+package imapd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cabalmail/cabalmail/internal/accounts"
+	"github.com/cabalmail/cabalmail/internal/blob"
+	"github.com/cabalmail/cabalmail/internal/mailbox"
+	"github.com/cabalmail/cabalmail/internal/store/sqlite"
+)
+
+const (
+	testUser     = "alice"
+	testPassword = "correct horse battery staple"
+)
+
+// testEnv is a running server on a throwaway data directory.
+type testEnv struct {
+	t       *testing.T
+	dir     string
+	addr    string
+	srv     *Server
+	boxes   *mailbox.Store
+	userID  int64
+	dbPath  string
+	blobDir string
+}
+
+type envOptions struct {
+	maxConnsPerIP, maxConnsPerUser int
+	appendLimit                    int64
+}
+
+// openMailboxes opens a mailbox store on the env's database and blobs; a
+// second call gives a second, independent store, as another process would
+// have.
+func openMailboxes(t *testing.T, dbPath, blobDir string) *mailbox.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	blobs, err := blob.OpenDir(blobDir)
+	if err != nil {
+		t.Fatalf("open blobs: %v", err)
+	}
+	boxes, err := mailbox.Open(ctx, mailbox.Options{Store: st, Blobs: blobAdapter{blobs}, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		if strings.Contains(err.Error(), "not implemented yet") {
+			t.Skipf("mailbox store not available in this tree: %v", err)
+		}
+		t.Fatalf("open mailboxes: %v", err)
+	}
+	t.Cleanup(func() { boxes.Close() })
+	return boxes
+}
+
+func startEnv(t *testing.T, eo envOptions) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	e := &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "meta.db"), blobDir: filepath.Join(dir, "blobs")}
+	st, err := sqlite.Open(ctx, e.dbPath)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	acc := accounts.New(st)
+	u, err := acc.Add(ctx, testUser, testPassword, false)
+	if err != nil {
+		t.Fatalf("add user: %v", err)
+	}
+	e.userID = u.ID
+	e.boxes = openMailboxes(t, e.dbPath, e.blobDir)
+	srv, err := New(Options{
+		Mailboxes: e.boxes, Accounts: acc, InsecureAuthOnLoopback: true,
+		MaxConnsPerIP: eo.maxConnsPerIP, MaxConnsPerUser: eo.maxConnsPerUser, AppendLimit: eo.appendLimit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeListener(ctx, ln, false) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ServeListener: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("ServeListener did not return after cancel")
+		}
+	})
+	return e
+}
+
+// blobAdapter adapts blob.Dir, whose Open returns a blob.Reader, to
+// mailbox.BlobStore, whose Open returns an io.ReadCloser.
+type blobAdapter struct{ *blob.Dir }
+
+func (d blobAdapter) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	return d.Dir.Open(ctx, key)
+}
+
+// rawConn is a line-level IMAP client for checking exact responses.
+type rawConn struct {
+	t    *testing.T
+	c    net.Conn
+	br   *bufio.Reader
+	next int
+}
+
+func (e *testEnv) dial() *rawConn {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	r := &rawConn{t: e.t, c: c, br: bufio.NewReader(c)}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if l := r.line(); !strings.HasPrefix(l, "* OK") {
+		e.t.Fatalf("greeting %q", l)
+	}
+	return r
+}
+
+func (e *testEnv) login() *rawConn {
+	r := e.dial()
+	r.ok(fmt.Sprintf("LOGIN %s %q", testUser, testPassword))
+	return r
+}
+
+// line reads one response line, with any literals inlined.
+func (r *rawConn) line() string {
+	r.t.Helper()
+	var sb strings.Builder
+	for {
+		l, err := r.br.ReadString('\n')
+		if err != nil {
+			r.t.Fatalf("read: %v (so far %q)", err, sb.String()+l)
+		}
+		sb.WriteString(l)
+		trimmed := strings.TrimRight(l, "\r\n")
+		if strings.HasSuffix(trimmed, "}") {
+			if i := strings.LastIndexByte(trimmed, '{'); i >= 0 {
+				if n, err := strconv.Atoi(trimmed[i+1 : len(trimmed)-1]); err == nil {
+					buf := make([]byte, n)
+					if _, err := io.ReadFull(r.br, buf); err != nil {
+						r.t.Fatalf("read literal: %v", err)
+					}
+					sb.Write(buf)
+					continue
+				}
+			}
+		}
+		return strings.TrimRight(sb.String(), "\r\n")
+	}
+}
+
+// cmd sends a command and returns its untagged lines and the tagged status.
+func (r *rawConn) cmd(command string) (untagged []string, status string) {
+	r.t.Helper()
+	r.next++
+	tag := fmt.Sprintf("t%d", r.next)
+	r.send(tag + " " + command + "\r\n")
+	return r.readUntil(tag)
+}
+
+func (r *rawConn) send(s string) {
+	r.t.Helper()
+	if _, err := io.WriteString(r.c, s); err != nil {
+		r.t.Fatalf("write: %v", err)
+	}
+}
+
+func (r *rawConn) readUntil(tag string) (untagged []string, status string) {
+	r.t.Helper()
+	for {
+		l := r.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return untagged, strings.TrimPrefix(l, tag+" ")
+		}
+		untagged = append(untagged, l)
+	}
+}
+
+// ok runs a command that must succeed and returns its untagged lines.
+func (r *rawConn) ok(command string) []string {
+	r.t.Helper()
+	u, st := r.cmd(command)
+	if !strings.HasPrefix(st, "OK") {
+		r.t.Fatalf("%s: %s (untagged %q)", command, st, u)
+	}
+	return u
+}
+
+// appendMsg APPENDs a message with a synchronizing literal and returns the
+// APPENDUID status.
+func (r *rawConn) appendMsg(mbox, flags, msg string) string {
+	r.t.Helper()
+	r.next++
+	tag := fmt.Sprintf("t%d", r.next)
+	r.send(fmt.Sprintf("%s APPEND %s (%s) {%d}\r\n", tag, mbox, flags, len(msg)))
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		r.t.Fatalf("APPEND: no continuation: %q", l)
+	}
+	r.send(msg + "\r\n")
+	_, st := r.readUntil(tag)
+	if !strings.HasPrefix(st, "OK") {
+		r.t.Fatalf("APPEND: %s", st)
+	}
+	return st
+}
+
+func hasLine(lines []string, want string) bool {
+	for _, l := range lines {
+		if l == want {
+			return true
+		}
+	}
+	return false
+}
