@@ -100,7 +100,11 @@ func (r *reloader) certificate() *tls.Certificate {
 			r.opts.Logger.Warn("tls certificate reload failed; serving the previous one",
 				"cert", r.opts.CertFile, "key", r.opts.KeyFile, "err", err)
 		} else {
-			r.opts.Logger.Info("tls certificate reloaded", "cert", r.opts.CertFile, "not_after", r.cert.Leaf.NotAfter)
+			var notAfter time.Time
+			if r.cert.Leaf != nil { // nil only under GODEBUG=x509keypairleaf=0
+				notAfter = r.cert.Leaf.NotAfter
+			}
+			r.opts.Logger.Info("tls certificate reloaded", "cert", r.opts.CertFile, "not_after", notAfter)
 		}
 	}
 	return r.cert
