@@ -26,7 +26,7 @@ const (
 
 // testEnv is a running server on a throwaway data directory.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	addr    string
 	srv     *Server
@@ -39,12 +39,13 @@ type testEnv struct {
 type envOptions struct {
 	maxConnsPerIP, maxConnsPerUser int
 	appendLimit                    int64
+	logger                         *slog.Logger // nil: discard
 }
 
 // openMailboxes opens a mailbox store on the env's database and blobs; a
 // second call gives a second, independent store, as another process would
 // have.
-func openMailboxes(t *testing.T, dbPath, blobDir string) *mailbox.Store {
+func openMailboxes(t testing.TB, dbPath, blobDir string) *mailbox.Store {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, dbPath)
@@ -67,7 +68,7 @@ func openMailboxes(t *testing.T, dbPath, blobDir string) *mailbox.Store {
 	return boxes
 }
 
-func startEnv(t *testing.T, eo envOptions) *testEnv {
+func startEnv(t testing.TB, eo envOptions) *testEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -84,10 +85,13 @@ func startEnv(t *testing.T, eo envOptions) *testEnv {
 	}
 	e.userID = u.ID
 	e.boxes = openMailboxes(t, e.dbPath, e.blobDir)
+	if eo.logger == nil {
+		eo.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	srv, err := New(Options{
 		Mailboxes: e.boxes, Accounts: acc, InsecureAuthOnLoopback: true,
 		MaxConnsPerIP: eo.maxConnsPerIP, MaxConnsPerUser: eo.maxConnsPerUser, AppendLimit: eo.appendLimit,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: eo.logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +128,7 @@ func (d blobAdapter) Open(ctx context.Context, key string) (io.ReadCloser, error
 
 // rawConn is a line-level IMAP client for checking exact responses.
 type rawConn struct {
-	t    *testing.T
+	t    testing.TB
 	c    net.Conn
 	br   *bufio.Reader
 	next int
