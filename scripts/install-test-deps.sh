@@ -23,7 +23,7 @@ needs=(
   promtool:prometheus
   dig:dnsutils
   chromium:chromium
-  /usr/lib/postgresql:postgresql
+  '/usr/lib/postgresql/*/bin/postgres':postgresql
   ip:iproute2
   openssl:openssl
 )
@@ -33,7 +33,7 @@ for pair in "${needs[@]}"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   if [[ $cmd == /* ]]; then
-    [[ -e $cmd ]] && continue
+    compgen -G "$cmd" >/dev/null && continue
   elif command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]]; then
     continue
   fi
