@@ -76,6 +76,9 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if err := tpl.WriteNew(cfgPath); err != nil {
 		return err
 	}
+	if abs, err := filepath.Abs(cfgPath); err == nil {
+		cfgPath = abs
+	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -94,7 +97,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "TLS certificates will come from ACME for %s and its service host names\n", *control)
 	}
 	fmt.Fprintf(e.stdout, "\nnext steps:\n")
-	fmt.Fprintf(e.stdout, "  export CABALMAIL_CONFIG=%s\n", cfgPath)
+	fmt.Fprintf(e.stdout, "  export CABALMAIL_CONFIG=%s\n", cfg.Path)
 	fmt.Fprintf(e.stdout, "  cabalmail user add NAME --admin\n")
 	fmt.Fprintf(e.stdout, "  cabalmail serve\n\n")
 	return printRecords(ctx, e.stdout, a, *domain)

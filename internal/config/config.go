@@ -71,7 +71,7 @@ type TLS struct {
 // DKIM holds signing settings; the keys themselves are kept per apex in the
 // store.
 type DKIM struct {
-	Selector string `toml:"selector"` // default "cabalmail"
+	Selector string `toml:"selector"` // default "cabal"
 }
 
 // SMTPIn configures the MX role.
@@ -334,7 +334,7 @@ func (c *Config) validate() error {
 const (
 	DefaultMaxMessageSize = 50 * 1000 * 1000
 	DefaultMaxRecipients  = 100
-	DefaultDKIMSelector   = "cabalmail"
+	DefaultDKIMSelector   = "cabal"
 )
 
 func (c *Config) applyDefaults() {

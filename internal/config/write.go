@@ -116,7 +116,7 @@ key = {{q .Key}}
 {{- end}}
 
 [dkim]
-selector = "cabalmail"
+selector = "cabal"
 
 [smtp_in]
 listen = [{{q .MX}}]
