@@ -86,7 +86,7 @@ func TestInit(t *testing.T) {
 		`_dmarc.example.com.`, `"v=DMARC1; p=reject`,
 		"mail-admin.example.com.                  3600 IN MX   10 smtp-in.mail.example.com.",
 		`"v=spf1 ip4:203.0.113.5 ip6:2001:db8::5 -all"`,
-		`cabal._domainkey.mail-admin.example.com.     3600 IN TXT  "v=DKIM1; k=rsa; p=`,
+		`cabal._domainkey.mail-admin.example.com. 3600 IN TXT  "v=DKIM1; k=rsa; p=`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("init output lacks %q:\n%s", want, out)
