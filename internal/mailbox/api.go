@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cabalmail/cabalmail/internal/blob"
 	"github.com/cabalmail/cabalmail/internal/store"
 )
 
@@ -216,7 +217,14 @@ type Part struct {
 // default, except Store and Blobs, which are required.
 type Options struct {
 	Store store.Store
+	// Blobs keeps the message bodies: a blob.Store through BlobsOf, or
+	// anything with the BlobStore methods.
 	Blobs BlobStore
+	// OwnsBlobs says Blobs holds mailbox bodies only (a directory of its
+	// own), so the sweeper may delete blobs no message references, left by
+	// a crash between writing a body and committing its row. Leave it
+	// false when the blob store is shared, for example with the queue.
+	OwnsBlobs bool
 	// Logger receives program logs; nil means slog.Default().
 	Logger *slog.Logger
 	// DefaultQuota is the storage limit in bytes of users whose own quota
@@ -296,15 +304,35 @@ type Changes struct {
 	// Keywords is set when the mailbox's keyword list changed.
 	Keywords    []string
 	NewKeywords bool
-	// Gone is true when the mailbox was deleted or renamed away: the
-	// session should end the selection (or the connection).
+	// Gone is true when the mailbox was deleted: the session should end
+	// the selection (or the connection). A renamed mailbox stays selected.
 	Gone bool
 }
 
 // BlobStore is what the mailbox store needs of a blob store
-// (internal/blob).
+// (internal/blob). Readers that Open returns are used for random access
+// when they implement blob.Reader (blob.Dir's do); others are read into
+// memory when a caller needs to seek.
 type BlobStore interface {
 	Put(ctx context.Context, r io.Reader) (key string, size int64, err error)
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	Delete(ctx context.Context, key string) error
+}
+
+// BlobsOf adapts a blob.Store (such as blob.Dir) to BlobStore.
+func BlobsOf(b blob.Store) BlobStore { return blobStore{b} }
+
+type blobStore struct{ blob.Store }
+
+func (b blobStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	return b.Store.Open(ctx, key)
+}
+
+// Walk lists the blobs if the underlying store can (for SweepOrphans).
+func (b blobStore) Walk(ctx context.Context, fn func(key string, stored time.Time) error) error {
+	w, ok := b.Store.(walker)
+	if !ok {
+		return errors.New("mailbox: the blob store cannot list its blobs")
+	}
+	return w.Walk(ctx, fn)
 }

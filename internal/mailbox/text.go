@@ -56,7 +56,8 @@ func foldString(s string) string {
 }
 
 // searchFieldsOf returns the folded values of searchFields in the header of
-// the message (all instances of a field, joined by newlines).
+// the message: for each, "" if absent, else presentMark and the values of
+// all its instances joined by newlines.
 func searchFieldsOf(raw []byte, root *Part) []string {
 	fields := parseHeader(raw[root.HeaderStart:root.BodyStart])
 	out := make([]string, len(searchFields))
@@ -65,7 +66,9 @@ func searchFieldsOf(raw []byte, root *Part) []string {
 		for j, v := range vals {
 			vals[j] = foldHeaderValue(v)
 		}
-		out[i] = strings.Join(vals, "\n")
+		if len(vals) > 0 {
+			out[i] = presentMark + strings.Join(vals, "\n")
+		}
 	}
 	return out
 }

@@ -1,0 +1,339 @@
+package mailbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cabalmail/cabalmail/internal/store"
+)
+
+// commitReq is one caller's messages waiting for the group committer.
+type commitReq struct {
+	msgs []store.NewMessage
+	done chan commitRes
+}
+
+type commitRes struct {
+	added []store.Added
+	err   error
+}
+
+// maxBatch bounds the messages of one group commit.
+const maxBatch = 512
+
+// commitTimeout bounds one group commit; it does not depend on any
+// caller's context, since a caller that gives up must still learn whether
+// its message was stored (to delete the body if it was not).
+const commitTimeout = 2 * time.Minute
+
+// committer is the group committer: it takes every request waiting,
+// commits them in one store transaction (one fsync), brings the indexes of
+// the mailboxes concerned up to date and answers each caller. Callers
+// arriving during a commit form the next batch, so the batch size adapts to
+// the load with no added delay.
+func (s *Store) committer() {
+	defer s.wg.Done()
+	for {
+		var first *commitReq
+		select {
+		case <-s.stop:
+			return
+		case first = <-s.commits:
+		}
+		batch := []*commitReq{first}
+		n := len(first.msgs)
+	drain:
+		for n < maxBatch {
+			select {
+			case r := <-s.commits:
+				batch = append(batch, r)
+				n += len(r.msgs)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch, n)
+	}
+}
+
+func (s *Store) commitBatch(batch []*commitReq, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	msgs := make([]store.NewMessage, 0, n)
+	for _, r := range batch {
+		msgs = append(msgs, r.msgs...)
+	}
+	added, err := s.st.AddMessages(ctx, msgs)
+	if err == nil {
+		boxes := map[int64]int64{} // mailbox -> user
+		for i, a := range added {
+			if a.Err == nil {
+				boxes[msgs[i].MailboxID] = msgs[i].UserID
+			}
+		}
+		for id, user := range boxes {
+			s.changed(ctx, user, id)
+		}
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.done <- commitRes{err: err}
+			continue
+		}
+		r.done <- commitRes{added: added[:len(r.msgs)]}
+		added = added[len(r.msgs):]
+	}
+}
+
+// commit hands msgs to the group committer and waits for the result. It
+// waits even if ctx ends: the caller must know whether the rows exist.
+func (s *Store) commit(msgs []store.NewMessage) ([]store.Added, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+	r := &commitReq{msgs: msgs, done: make(chan commitRes, 1)}
+	s.commits <- r
+	res := <-r.done
+	return res.added, res.err
+}
+
+// prepared is a message read, normalized and parsed, ready to store.
+type prepared struct {
+	raw       []byte
+	envelope  []byte
+	structure []byte
+	header    []byte
+	search    []byte
+	sent      time.Time
+}
+
+// prepare reads a message (at most MaxMessageSize bytes), turns bare LF
+// line endings into CRLF and parses it once for good.
+func (s *Store) prepare(r io.Reader) (*prepared, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, s.opts.MaxMessageSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: read message: %w", err)
+	}
+	if int64(len(raw)) > s.opts.MaxMessageSize {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooBig, s.opts.MaxMessageSize)
+	}
+	raw = normalizeLineEndings(raw)
+	if int64(len(raw)) > s.opts.MaxMessageSize {
+		return nil, fmt.Errorf("%w: over %d bytes with CRLF line endings", ErrTooBig, s.opts.MaxMessageSize)
+	}
+	env, root := Parse(raw)
+	p := &prepared{raw: raw, header: raw[:root.BodyStart]}
+	if p.envelope, err = json.Marshal(env); err != nil {
+		return nil, fmt.Errorf("mailbox: encode envelope: %w", err)
+	}
+	if p.structure, err = json.Marshal(root); err != nil {
+		return nil, fmt.Errorf("mailbox: encode structure: %w", err)
+	}
+	p.search = encodeSearch(searchFieldsOf(raw, root))
+	p.sent = sentDate(parseHeader(p.header))
+	return p, nil
+}
+
+// newMessage is the row of a prepared message stored under key.
+func (p *prepared) newMessage(userID, mailboxID int64, key string, flags Flags, date time.Time, quota int64) store.NewMessage {
+	if date.IsZero() {
+		date = time.Now()
+	}
+	return store.NewMessage{
+		UserID: userID, MailboxID: mailboxID,
+		MessageMeta: store.MessageMeta{
+			Flags: flags.System, Keywords: flags.Keywords, Size: int64(len(p.raw)),
+			InternalDate: date.UTC().Round(0), SentDate: p.sent,
+		},
+		BlobKey: key, Envelope: p.envelope, Structure: p.structure, Header: p.header, Search: p.search,
+		QuotaLimit: quota,
+	}
+}
+
+// checkFlags normalizes flags given by a caller, refusing invalid keywords.
+func checkFlags(f Flags) (Flags, error) {
+	if f.System&^(FlagSeen|FlagAnswered|FlagFlagged|FlagDeleted|FlagDraft) != 0 {
+		return Flags{}, fmt.Errorf("%w: unknown system flag bits %#x", ErrInvalidFlag, f.System)
+	}
+	for _, k := range f.Keywords {
+		if !isAtom(k) || len(k) > maxKeywordLen {
+			return Flags{}, fmt.Errorf("%w: keyword %.80q", ErrInvalidFlag, k)
+		}
+	}
+	f.Keywords = normalizeKeywords(f.Keywords)
+	return f, nil
+}
+
+// Append stores a message in a mailbox (RFC 3501 6.3.11). It returns once
+// the body and its index row are on stable storage; concurrent appends and
+// deliveries share one commit. A missing mailbox is ErrNoMailbox (IMAP:
+// NO [TRYCREATE]).
+func (s *Store) Append(ctx context.Context, userID int64, name string, r io.Reader, opts AppendOptions) (AppendResult, error) {
+	flags, err := checkFlags(opts.Flags)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	m, err := s.mailbox(ctx, userID, name)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	p, err := s.prepare(r)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	limit, err := s.quotaLimit(ctx, userID)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if limit > 0 {
+		// Refuse early, before writing the body; the commit checks again.
+		if err := s.CheckQuota(ctx, userID, int64(len(p.raw))); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	key, err := s.putBody(ctx, p.raw)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	added, err := s.commit([]store.NewMessage{p.newMessage(userID, m.ID, key, flags, opts.InternalDate, limit)})
+	if err == nil {
+		err = added[0].Err
+	}
+	if err != nil {
+		s.dropBody(key)
+		return AppendResult{}, mapStoreErr(fmt.Sprintf("append to %q", m.Name), err)
+	}
+	return AppendResult{UIDValidity: added[0].UIDValidity, UID: added[0].UID}, nil
+}
+
+// putBody writes a message body to the blob store, durably.
+func (s *Store) putBody(ctx context.Context, raw []byte) (string, error) {
+	key, _, err := s.blobs.Put(ctx, bytes.NewReader(raw))
+	if err != nil {
+		return "", fmt.Errorf("mailbox: store body: %w", err)
+	}
+	return key, nil
+}
+
+// dropBody deletes a body no committed row names. If that fails the
+// orphan sweeper (with OwnsBlobs) removes it later.
+func (s *Store) dropBody(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.blobs.Delete(ctx, key); err != nil {
+		s.log.Warn("delete body of a message not stored", "blob", key, "err", err)
+	}
+}
+
+// mapStoreErr turns the store's sentinel errors into this package's.
+func mapStoreErr(what string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrOverQuota):
+		return fmt.Errorf("%w: %s: %v", ErrOverQuota, what, err)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %s: %v", ErrNoMailbox, what, err)
+	}
+	return fmt.Errorf("mailbox: %s: %w", what, err)
+}
+
+// Deliver stores one message for each of users, in INBOX or in
+// opts.Mailbox when the user has it, writing the body once: the rows share
+// it. It returns once everything is on stable storage, with one Delivery
+// per user in the order given. The error is for the delivery as a whole
+// (nothing was stored: answer 451 4.3.0, or 552 for ErrTooBig); per-user
+// failures are in the entries, ErrOverQuota among them (452 4.2.2).
+func (s *Store) Deliver(ctx context.Context, users []int64, r io.Reader, opts DeliverOptions) ([]Delivery, error) {
+	if len(users) == 0 {
+		return nil, errors.New("mailbox: deliver: no recipients")
+	}
+	flags, err := checkFlags(opts.Flags)
+	if err != nil {
+		return nil, err
+	}
+	want := Inbox
+	if opts.Mailbox != "" {
+		if want, err = CanonicalName(opts.Mailbox); err != nil {
+			return nil, err
+		}
+	}
+	p, err := s.prepare(r)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Delivery, len(users))
+	var msgs []store.NewMessage
+	var slots []int // out index of each msgs entry
+	for i, userID := range users {
+		out[i].UserID = userID
+		m, limit, err := s.deliveryTarget(ctx, userID, want)
+		if err == nil && limit > 0 {
+			err = s.CheckQuota(ctx, userID, int64(len(p.raw)))
+		}
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].Mailbox = m.Name
+		msgs = append(msgs, p.newMessage(userID, m.ID, "", flags, opts.InternalDate, limit))
+		slots = append(slots, i)
+	}
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	key, err := s.putBody(ctx, p.raw)
+	if err != nil {
+		return nil, err
+	}
+	for i := range msgs {
+		msgs[i].BlobKey = key
+	}
+	added, err := s.commit(msgs)
+	if err != nil {
+		s.dropBody(key)
+		return nil, fmt.Errorf("mailbox: deliver: %w", err)
+	}
+	stored := false
+	for j, a := range added {
+		d := &out[slots[j]]
+		if a.Err != nil {
+			d.Err = mapStoreErr(fmt.Sprintf("deliver to user %d", d.UserID), a.Err)
+			continue
+		}
+		d.UIDValidity, d.UID = a.UIDValidity, a.UID
+		stored = true
+	}
+	if !stored {
+		s.dropBody(key)
+	}
+	return out, nil
+}
+
+// deliveryTarget finds the mailbox a delivery to userID goes to, and the
+// user's quota limit.
+func (s *Store) deliveryTarget(ctx context.Context, userID int64, want string) (store.Mailbox, int64, error) {
+	limit, err := s.quotaLimit(ctx, userID)
+	if err != nil {
+		return store.Mailbox{}, 0, err
+	}
+	if err := s.ready(ctx, userID); err != nil {
+		return store.Mailbox{}, 0, err
+	}
+	m, err := s.st.MailboxByName(ctx, userID, want)
+	if errors.Is(err, store.ErrNotFound) && want != Inbox {
+		m, err = s.st.MailboxByName(ctx, userID, Inbox)
+	}
+	if err != nil {
+		return store.Mailbox{}, 0, mapStoreErr(fmt.Sprintf("deliver to user %d", userID), err)
+	}
+	return m, limit, nil
+}
