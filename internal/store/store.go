@@ -147,6 +147,7 @@ type Store interface {
 	Settings
 	Audit
 	Mailboxes // mailbox.go
+	Web       // web.go
 
 	// Close releases the store's resources.
 	Close() error

@@ -28,6 +28,7 @@ type migration struct {
 var migrations = []migration{
 	{1, "initial", schemaV1},
 	{2, "mailboxes", schemaMailboxes}, // mailbox_schema.go
+	{3, "web", schemaWeb},             // web_schema.go
 }
 
 // schemaV1 is the initial schema: everything but mailboxes and messages.

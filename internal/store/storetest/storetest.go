@@ -49,6 +49,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Times", func(t *testing.T) { testTimes(t, fresh) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, fresh) })
 	t.Run("Races", func(t *testing.T) { testRaces(t, fresh) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, fresh) })
+	t.Run("Invites", func(t *testing.T) { testInvites(t, fresh) })
+	t.Run("TOTP", func(t *testing.T) { testTOTP(t, fresh) })
+	t.Run("TokenListing", func(t *testing.T) { testTokenListing(t, fresh) })
 }
 
 // opener is the per-subtest store factory Run hands to each test.
