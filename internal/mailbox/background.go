@@ -61,7 +61,10 @@ func (s *Store) poll(ctx context.Context) {
 		u.stamps = stamps
 		var stale []*index
 		for id, x := range s.indexes {
-			if x.userID == userID && x.refs > 0 && (old == nil || stamps[id] != old[id]) {
+			if x.userID != userID || x.refs == 0 {
+				continue
+			}
+			if st, ok := stamps[id]; !ok || old == nil || st != old[id] {
 				stale = append(stale, x)
 			}
 		}
@@ -71,7 +74,9 @@ func (s *Store) poll(ctx context.Context) {
 				s.log.Warn("poll: refresh index", "mailbox", x.id, "err", err)
 			}
 		}
-		if old != nil && !sameStamps(old, stamps) {
+		// Without an earlier look there is nothing to compare with: the
+		// change may have come before it, so wake the watchers anyway.
+		if old == nil || !sameStamps(old, stamps) {
 			s.notifyUser(userID)
 		}
 	}
