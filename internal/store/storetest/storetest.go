@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Invites", func(t *testing.T) { testInvites(t, fresh) })
 	t.Run("TOTP", func(t *testing.T) { testTOTP(t, fresh) })
 	t.Run("TokenListing", func(t *testing.T) { testTokenListing(t, fresh) })
+	runMailboxes(t, fresh) // mailbox.go
 }
 
 // opener is the per-subtest store factory Run hands to each test.
