@@ -193,8 +193,8 @@ func testAddMessages(t *testing.T, open opener) {
 		newMsg(u.ID, in.ID, "k1", 100, store.FlagSeen),
 		newMsg(u.ID, in.ID, "k2", 200, store.FlagDeleted, "$Label1", "work"),
 		newMsg(u.ID, other.ID, "k3", 300, 0),
-		newMsg(u.ID, vin.ID, "k4", 1, 0),  // not alice's mailbox
-		newMsg(u.ID, 987654, "k5", 1, 0),  // no such mailbox
+		newMsg(u.ID, vin.ID, "k4", 1, 0),   // not alice's mailbox
+		newMsg(u.ID, 987654, "k5", 1, 0),   // no such mailbox
 		newMsg(v.ID, vin.ID, "k1", 100, 0), // the same body for another user
 	}
 	msgs[1].SentDate = time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)
