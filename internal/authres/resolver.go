@@ -1,0 +1,45 @@
+package authres
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// newResolver returns a resolver that sends every query to addr (host:port),
+// or the system resolver when addr is empty.
+func newResolver(addr string) *net.Resolver {
+	if addr == "" {
+		return &net.Resolver{PreferGo: true}
+	}
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+}
+
+// lookupTXT is the TXT look-up the DKIM and DMARC libraries call, bound to
+// ctx since their callbacks take none.
+func lookupTXT(ctx context.Context, r *net.Resolver) func(string) ([]string, error) {
+	return func(name string) ([]string, error) {
+		return r.LookupTXT(ctx, name)
+	}
+}
+
+// isTemporary reports whether a DNS error is a temporary failure (timeout,
+// server failure) rather than a definite "no such record".
+func isTemporary(err error) bool {
+	if err == nil {
+		return false
+	}
+	if dnsErr, ok := err.(*net.DNSError); ok {
+		return !dnsErr.IsNotFound
+	}
+	return true
+}
+
+// defaultTimeout bounds all the look-ups for one message.
+const defaultTimeout = 5 * time.Second

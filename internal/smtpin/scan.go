@@ -1,0 +1,59 @@
+package smtpin
+
+import (
+	"bytes"
+	"errors"
+	"io"
+
+	"github.com/emersion/go-smtp"
+)
+
+// maxLine is the longest line RFC 5321 4.5.3.1.6 allows, CRLF included.
+const maxLine = 1000
+
+// scanMessage reads the message (already dot-unstuffed by go-smtp) into
+// memory and checks it: no bare CR or bare LF (RFC 5321 2.3.8), no line
+// over 998 octets plus CRLF (RFC 5321 4.5.3.1.6), at most max octets. On a
+// violation it stops and returns the reply; the caller reads the rest.
+func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
+	var buf bytes.Buffer
+	chunk := make([]byte, 32<<10)
+	var prev byte
+	line := 0
+	for {
+		n, err := r.Read(chunk)
+		for _, c := range chunk[:n] {
+			switch {
+			case c == '\n' && prev != '\r':
+				return nil, &replyBareNewline
+			case prev == '\r' && c != '\n':
+				return nil, &replyBareNewline
+			}
+			if c == '\n' {
+				line = 0
+			} else if line++; line > maxLine-1 {
+				return nil, &replyLongLine
+			}
+			prev = c
+		}
+		buf.Write(chunk[:n])
+		if int64(buf.Len()) > max {
+			return nil, &replyTooBig
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF):
+			if prev == '\r' {
+				return nil, &replyBareNewline
+			}
+			return buf.Bytes(), nil
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			return nil, &replyTooBig
+		case errors.Is(err, smtp.ErrTooLongLine):
+			return nil, &replyLongLine
+		default:
+			return nil, &replyLocalError
+		}
+	}
+}
