@@ -101,6 +101,19 @@ type Web struct {
 // DNS configures the authoritative DNS role (UDP and TCP on each address).
 type DNS struct {
 	Listen []string `toml:"listen"`
+	// Record are operator-defined records served beside the derived ones
+	// ([[dns.record]] tables).
+	Record []DNSRecord `toml:"record"`
+}
+
+// DNSRecord is one operator-defined DNS record. A record replaces the
+// derived records of the same name and type (a CNAME: every derived record
+// of its name). A name outside every served zone is not served.
+type DNSRecord struct {
+	Name  string `toml:"name"`  // fully qualified, e.g. "www.example.com" (a trailing dot is allowed)
+	Type  string `toml:"type"`  // A, AAAA, CNAME, TXT, MX, SRV or CAA
+	Value string `toml:"value"` // presentation form ("10 mx.example.net."); TXT: the text itself, unquoted
+	TTL   uint32 `toml:"ttl"`   // seconds; default 3600
 }
 
 // Metrics configures the Prometheus endpoint every process serves.
@@ -322,6 +335,11 @@ func (c *Config) validate() error {
 			return keyErr(key+".username", "username and password must be given together")
 		}
 	}
+	for i, r := range c.DNS.Record {
+		if err := checkDNSRecord(fmt.Sprintf("dns.record[%d]", i), r); err != nil {
+			return err
+		}
+	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -335,6 +353,7 @@ const (
 	DefaultMaxMessageSize = 50 * 1000 * 1000
 	DefaultMaxRecipients  = 100
 	DefaultDKIMSelector   = "cabal"
+	DefaultDNSRecordTTL   = 3600
 )
 
 func (c *Config) applyDefaults() {
@@ -364,6 +383,14 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
+	}
+	for i := range c.DNS.Record {
+		r := &c.DNS.Record[i]
+		r.Name = strings.TrimSuffix(strings.ToLower(r.Name), ".") + "."
+		r.Type = strings.ToUpper(r.Type)
+		if r.TTL == 0 {
+			r.TTL = DefaultDNSRecordTTL
+		}
 	}
 }
 

@@ -74,6 +74,14 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"postgres without dsn", "control_domain = \"mail.example.test\"\n[store]\ndriver = \"postgres\"\n", "key store.dsn: is required"},
 		{"bad route tls", "control_domain = \"mail.example.test\"\n[[outbound.route]]\ndomain = \"a.test\"\nrelay = \"127.0.0.1:25\"\n[[outbound.route]]\ndomain = \"b.test\"\nrelay = \"127.0.0.1:26\"\ntls = \"maybe\"\n", "line 8: key outbound.route[1].tls"},
 		{"route without relay", "control_domain = \"mail.example.test\"\n[[outbound.route]]\ndomain = \"*\"\n", "key outbound.route[0].relay"},
+		{"dns record bad type", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\ntype = \"PTR\"\nvalue = \"x.example.test.\"\n", "line 4: key dns.record[0].type: must be one of"},
+		{"dns record bad A", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\ntype = \"A\"\nvalue = \"1.2.3\"\n", "line 5: key dns.record[0].value: \"1.2.3\" is not a valid A value"},
+		{"dns record A given an IPv6", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\ntype = \"A\"\nvalue = \"2001:db8::1\"\n", "key dns.record[0].value"},
+		{"dns record bad MX", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"x.example.test\"\ntype = \"A\"\nvalue = \"192.0.2.1\"\n[[dns.record]]\nname = \"x.example.test\"\ntype = \"MX\"\nvalue = \"mx.example.net.\"\n", "line 9: key dns.record[1].value"},
+		{"dns record bad name", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"bad name.example.test\"\ntype = \"TXT\"\nvalue = \"hello\"\n", "line 3: key dns.record[0].name"},
+		{"dns record single label", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"localhost\"\ntype = \"TXT\"\nvalue = \"hello\"\n", "key dns.record[0].name"},
+		{"dns record no value", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\ntype = \"CNAME\"\n", "key dns.record[0].value: is required"},
+		{"dns record unknown key", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\nclass = \"IN\"\n", "line 4: unknown key dns.record.class"},
 		{"bad public ip", "control_domain = \"mail.example.test\"\npublic_ips = [\"1.2.3\"]\n", "line 2: key public_ips"},
 		{"bad control domain", "control_domain = \"Mail Example\"\n", "line 1: key control_domain"},
 		{"dotted key", "control_domain = \"mail.example.test\"\nlog.level = \"loud\"\n", "line 2: key log.level"},
@@ -113,5 +121,45 @@ func TestResolve(t *testing.T) {
 	os.Unsetenv("CABALMAIL_CONFIG")
 	if got := Resolve(""); got != DefaultPath {
 		t.Errorf("default = %s", got)
+	}
+}
+
+func TestDNSRecords(t *testing.T) {
+	doc := `control_domain = "mail.example.test"
+[[dns.record]]
+name = "WWW.Example.Test."
+type = "a"
+value = "192.0.2.80"
+[[dns.record]]
+name = "_sip._tcp.example.test"
+type = "SRV"
+value = "10 5 5060 sip.example.test."
+ttl = 600
+[[dns.record]]
+name = "example.test"
+type = "CAA"
+value = '0 issue "letsencrypt.org"'
+[[dns.record]]
+name = "hello.example.test"
+type = "TXT"
+value = 'say "hi"'
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []DNSRecord{
+		{Name: "www.example.test.", Type: "A", Value: "192.0.2.80", TTL: DefaultDNSRecordTTL},
+		{Name: "_sip._tcp.example.test.", Type: "SRV", Value: "10 5 5060 sip.example.test.", TTL: 600},
+		{Name: "example.test.", Type: "CAA", Value: `0 issue "letsencrypt.org"`, TTL: DefaultDNSRecordTTL},
+		{Name: "hello.example.test.", Type: "TXT", Value: `say "hi"`, TTL: DefaultDNSRecordTTL},
+	}
+	if len(c.DNS.Record) != len(want) {
+		t.Fatalf("records = %+v", c.DNS.Record)
+	}
+	for i := range want {
+		if c.DNS.Record[i] != want[i] {
+			t.Errorf("record %d = %+v, want %+v", i, c.DNS.Record[i], want[i])
+		}
 	}
 }

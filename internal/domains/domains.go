@@ -1,13 +1,42 @@
 // Package domains is in charge of the mail apexes an installation serves:
-// adding one (with the DKIM key that signs its mail) and saying which DNS
-// records make it work.
+// adding one (with the DKIM key that signs its mail) and deriving the DNS
+// records that make it work.
 //
-// The record set is derived from the store at the moment it is asked for:
-// every subdomain with at least one active address gets MX, SPF, DKIM and
-// DMARC records; a subdomain whose addresses are all suspended or revoked
-// has none (DESIGN.md §4). The same derivation serves `cabalmail domain
-// records` (for operators who keep their own DNS) and the authoritative DNS
-// role.
+// The record set is derived from the store at the moment it is asked for
+// (Derive, Service.Zones, Service.Records). One derivation serves both
+// `cabalmail domain records` (for operators who keep their own DNS) and the
+// authoritative DNS role (internal/dnsd), so the two never disagree.
+//
+// # Record layout
+//
+// With control domain C (say mail.example.com), selector s (say "cabal") and
+// an apex A (say example.com):
+//
+//   - C, imap.C, smtp.C, smtp-in.C and ns.C have A/AAAA records of the
+//     public IPs.
+//   - C has the SPF policy of every sending host: "v=spf1 ip4:... -all".
+//   - s.A._domainkey.C holds the public DKIM key of apex A (one TXT record
+//     per apex, all under the control domain).
+//   - _dmarc.C holds the one DMARC policy: p=reject, strict alignment, with
+//     aggregate reports to dmarc-reports@mail-admin.R, where R is the apex
+//     that holds the control domain (else the first apex by name).
+//   - _dmarc.A is a CNAME to _dmarc.C, so forged mail from a withdrawn
+//     subdomain meets the same policy (sp=reject).
+//   - Every mail subdomain N = sub.A with at least one active address, and
+//     mail-admin.A always, has: MX 10 smtp-in.C; TXT "v=spf1 include:C ~all";
+//     s._domainkey.N CNAME s.A._domainkey.C; _dmarc.N CNAME _dmarc.C. When A
+//     is not R, N._report._dmarc.mail-admin.R has TXT "v=DMARC1", the
+//     external report authorization of RFC 7489 7.1.
+//
+// A subdomain whose addresses are all suspended or revoked has no record at
+// all: it does not exist (DESIGN.md §4).
+//
+// # Signing
+//
+// Mail from x@N is signed with d=N (the From domain itself, so strict DKIM
+// alignment holds) and s=s, the selector stored with apex A. A verifier
+// then looks up s._domainkey.N, follows the CNAME and finds the key of A
+// under the control domain. SigningDomain gives the pair for a From domain.
 //
 // It does not validate address local parts or decide who may hold an
 // address; that is internal/addresses.
@@ -17,8 +46,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"sort"
 	"strings"
 
 	"github.com/cabalmail/cabalmail/internal/dkim"
@@ -32,7 +59,12 @@ var ErrInvalid = errors.New("domains: invalid apex")
 type Options struct {
 	ControlDomain string   // imap.<control>, smtp.<control>, smtp-in.<control> ...
 	PublicIPs     []string // A/AAAA targets of the service host names
-	Selector      string   // DKIM selector
+	Selector      string   // DKIM selector of newly added apexes
+	// Static are operator-defined records ([[dns.record]] in the
+	// configuration). A static record replaces the derived records of the
+	// same name and type; a static CNAME replaces every derived record of
+	// its name.
+	Static []Record
 }
 
 // Service adds apexes and derives their records.
@@ -131,153 +163,4 @@ func (s *Service) Ensure(ctx context.Context, actor, apex string) (store.Domain,
 		return store.Domain{}, fmt.Errorf("domains: %w", err)
 	}
 	return s.Add(ctx, actor, apex)
-}
-
-// Record is one DNS resource record.
-type Record struct {
-	Name    string // fully qualified, with the trailing dot
-	Type    string // A, AAAA, MX, TXT, NS
-	Value   string // presentation form; TXT values unquoted
-	Comment string
-}
-
-// String renders r as a zone-file line.
-func (r Record) String() string {
-	v := r.Value
-	if r.Type == "TXT" {
-		var parts []string
-		for _, p := range dkim.SplitTXT(v) {
-			parts = append(parts, `"`+strings.ReplaceAll(strings.ReplaceAll(p, `\`, `\\`), `"`, `\"`)+`"`)
-		}
-		v = strings.Join(parts, " ")
-	}
-	line := fmt.Sprintf("%-40s 3600 IN %-4s %s", r.Name, r.Type, v)
-	if r.Comment != "" {
-		line += " ; " + r.Comment
-	}
-	return line
-}
-
-// RecordSet is what an operator publishes for one apex.
-type RecordSet struct {
-	Apex string
-	// Delegation is what to publish at the registrar when the apex is
-	// served by our DNS role.
-	Delegation []Record
-	// Full is everything our DNS role would serve, for operators who keep
-	// their own DNS.
-	Full []Record
-}
-
-// Host names of the service under the control domain.
-func (s *Service) nameServer() string { return "ns." + s.opts.ControlDomain + "." }
-
-// MXHost is the MX target of every hosted subdomain.
-func MXHost(control string) string { return "smtp-in." + control + "." }
-
-// Records derives the record set of apex from the store.
-func (s *Service) Records(ctx context.Context, apex string) (RecordSet, error) {
-	d, err := s.st.DomainByApex(ctx, apex)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return RecordSet{}, fmt.Errorf("domains: %s is not configured (add it with \"cabalmail domain add\"): %w", apex, err)
-		}
-		return RecordSet{}, fmt.Errorf("domains: records %s: %w", apex, err)
-	}
-	dkimTXT, err := dkim.TXTRecord(d.DKIMKeyPEM)
-	if err != nil {
-		return RecordSet{}, fmt.Errorf("domains: dkim key of %s: %w", apex, err)
-	}
-	addrs, err := s.st.ListAddresses(ctx, store.AddressFilter{Apex: apex})
-	if err != nil {
-		return RecordSet{}, fmt.Errorf("domains: records %s: %w", apex, err)
-	}
-	rs := RecordSet{Apex: apex}
-	ns := s.nameServer()
-	rs.Delegation = append(rs.Delegation, Record{Name: apex + ".", Type: "NS", Value: ns, Comment: "delegate the apex to Cabalmail's DNS role"})
-	rs.Delegation = append(rs.Delegation, s.addressRecords(ns, "glue / name server address")...)
-
-	rs.Full = append(rs.Full, s.HostRecords()...)
-	rs.Full = append(rs.Full, Record{Name: "_dmarc." + apex + ".", Type: "TXT", Value: dmarcPolicy})
-	active := ActiveSubdomains(addrs)
-	// mail-admin.<apex> always receives (postmaster and DMARC reports).
-	subs := append([]string{"mail-admin"}, active...)
-	for _, sub := range subs {
-		rs.Full = append(rs.Full, s.SubdomainRecords(sub+"."+apex, d.DKIMSelector, dkimTXT)...)
-	}
-	return rs, nil
-}
-
-// dmarcPolicy is strict: all our mail is DKIM-signed with the sending
-// subdomain's own key and sent from our own addresses.
-const dmarcPolicy = "v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s"
-
-// HostRecords are the address records of the service host names.
-func (s *Service) HostRecords() []Record {
-	var out []Record
-	c := s.opts.ControlDomain
-	for _, h := range []string{c, "imap." + c, "smtp." + c, "smtp-in." + c, "ns." + c} {
-		out = append(out, s.addressRecords(h+".", "")...)
-	}
-	return out
-}
-
-func (s *Service) addressRecords(name, comment string) []Record {
-	if len(s.opts.PublicIPs) == 0 {
-		return []Record{{Name: name, Type: "A", Value: "<public IPv4 address of this host>", Comment: comment}}
-	}
-	var out []Record
-	for _, ip := range s.opts.PublicIPs {
-		typ := "A"
-		if p := net.ParseIP(ip); p != nil && p.To4() == nil {
-			typ = "AAAA"
-		}
-		out = append(out, Record{Name: name, Type: typ, Value: ip, Comment: comment})
-	}
-	return out
-}
-
-// SubdomainRecords are the records of one mail subdomain (fqdn without the
-// trailing dot).
-func (s *Service) SubdomainRecords(fqdn, selector, dkimTXT string) []Record {
-	return []Record{
-		{Name: fqdn + ".", Type: "MX", Value: "10 " + MXHost(s.opts.ControlDomain)},
-		{Name: fqdn + ".", Type: "TXT", Value: s.SPF()},
-		{Name: selector + "._domainkey." + fqdn + ".", Type: "TXT", Value: dkimTXT},
-		{Name: "_dmarc." + fqdn + ".", Type: "TXT", Value: dmarcPolicy},
-	}
-}
-
-// SPF is the SPF policy of every hosted subdomain: only this installation
-// sends for it.
-func (s *Service) SPF() string {
-	var b strings.Builder
-	b.WriteString("v=spf1")
-	if len(s.opts.PublicIPs) == 0 {
-		b.WriteString(" a:smtp." + s.opts.ControlDomain)
-	}
-	for _, ip := range s.opts.PublicIPs {
-		if p := net.ParseIP(ip); p != nil && p.To4() == nil {
-			b.WriteString(" ip6:" + ip)
-		} else {
-			b.WriteString(" ip4:" + ip)
-		}
-	}
-	b.WriteString(" -all")
-	return b.String()
-}
-
-// ActiveSubdomains lists, sorted and without repeats, the subdomain labels
-// that have at least one active address.
-func ActiveSubdomains(addrs []store.Address) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, a := range addrs {
-		if a.State == store.AddressActive && !seen[a.Subdomain] {
-			seen[a.Subdomain] = true
-			out = append(out, a.Subdomain)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
