@@ -29,17 +29,5 @@ func lookupTXT(ctx context.Context, r *net.Resolver) func(string) ([]string, err
 	}
 }
 
-// isTemporary reports whether a DNS error is a temporary failure (timeout,
-// server failure) rather than a definite "no such record".
-func isTemporary(err error) bool {
-	if err == nil {
-		return false
-	}
-	if dnsErr, ok := err.(*net.DNSError); ok {
-		return !dnsErr.IsNotFound
-	}
-	return true
-}
-
 // defaultTimeout bounds all the look-ups for one message.
 const defaultTimeout = 5 * time.Second

@@ -15,7 +15,10 @@ type limitListener struct {
 	maxPerIP, maxTotal int
 	idle, lifetime     time.Duration
 	onReject           func(ip string)
-	open               interface{ Inc(); Dec() }
+	open               interface {
+		Inc()
+		Dec()
+	}
 
 	mu    sync.Mutex
 	perIP map[string]int

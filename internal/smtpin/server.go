@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/addresses"
@@ -64,10 +63,7 @@ type Server struct {
 	auth     *authres.Checker
 	tempfail *tempfailCache
 	metrics  *serverMetrics
-
-	mu        sync.Mutex
-	smtp      *smtp.Server
-	listeners []*limitListener
+	smtp     *smtp.Server
 }
 
 // New checks opts and returns a Server.
