@@ -23,7 +23,7 @@ const (
 // env is a DNS role on a throwaway SQLite store, with a second store handle
 // on the same file standing for another process (the command line).
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	path   string
 	st     store.Store // the server's handle
 	other  store.Store // another process's handle
@@ -33,7 +33,7 @@ type env struct {
 	domOpt domains.Options
 }
 
-func newEnv(t *testing.T, static ...domains.Record) *env {
+func newEnv(t testing.TB, static ...domains.Record) *env {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cabalmail.db")
