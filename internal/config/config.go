@@ -96,6 +96,10 @@ type IMAP struct {
 // Web configures the web app and JSON API.
 type Web struct {
 	Listen []string `toml:"listen"`
+	// Signup is who may create an account in the web app: "closed"
+	// (default; admins and the operator only), "invite" (with an admin's
+	// invite code) or "open". New accounts wait for an admin's approval.
+	Signup string `toml:"signup"`
 }
 
 // DNS configures the authoritative DNS role (UDP and TCP on each address).
@@ -340,6 +344,11 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	switch c.Web.Signup {
+	case "", "closed", "invite", "open":
+	default:
+		return keyErr("web.signup", "must be \"closed\", \"invite\" or \"open\", not %q", c.Web.Signup)
+	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -383,6 +392,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
+	}
+	if c.Web.Signup == "" {
+		c.Web.Signup = "closed"
 	}
 	for i := range c.DNS.Record {
 		r := &c.DNS.Record[i]

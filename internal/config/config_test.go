@@ -69,6 +69,7 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"wrong type", "control_domain = \"mail.example.test\"\n[smtp_in]\nmax_message_size = \"big\"\n", "line 3:"},
 		{"missing control domain", "dev = true\n", "key control_domain: is required"},
 		{"bad listen", "control_domain = \"mail.example.test\"\n\n[web]\nlisten = [\"nope\"]\n", "line 4: key web.listen: want host:port"},
+		{"bad signup", "control_domain = \"mail.example.test\"\n\n[web]\nsignup = \"anyone\"\n", "line 4: key web.signup: must be \"closed\", \"invite\" or \"open\""},
 		{"bad port", "control_domain = \"mail.example.test\"\n[dns]\nlisten = [\"127.0.0.1:99999\"]\n", "line 3: key dns.listen: bad port"},
 		{"bad driver", "control_domain = \"mail.example.test\"\n[store]\ndriver = \"mysql\"\n", "line 3: key store.driver: must be"},
 		{"postgres without dsn", "control_domain = \"mail.example.test\"\n[store]\ndriver = \"postgres\"\n", "key store.dsn: is required"},
@@ -160,6 +161,22 @@ value = 'say "hi"'
 	for i := range want {
 		if c.DNS.Record[i] != want[i] {
 			t.Errorf("record %d = %+v, want %+v", i, c.DNS.Record[i], want[i])
+		}
+	}
+}
+
+func TestWebSignup(t *testing.T) {
+	for doc, want := range map[string]string{
+		"control_domain = \"mail.example.test\"\n":                             "closed",
+		"control_domain = \"mail.example.test\"\n[web]\nsignup = \"invite\"\n": "invite",
+		"control_domain = \"mail.example.test\"\n[web]\nsignup = \"open\"\n":   "open",
+	} {
+		c, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if c.Web.Signup != want {
+			t.Errorf("%q: web.signup = %q, want %q", doc, c.Web.Signup, want)
 		}
 	}
 }
