@@ -81,12 +81,15 @@ func TestInit(t *testing.T) {
 	out := mustCLI(t, "", "", "init", "--data", dir, "--domain", "example.com", "--public-ip", "203.0.113.5", "--public-ip", "2001:db8::5")
 	for _, want := range []string{
 		"example.com.", "NS", "ns.mail.example.com.", // delegation
-		"ns.mail.example.com.                     3600 IN A    203.0.113.5",
-		"imap.mail.example.com.", "AAAA 2001:db8::5",
-		`_dmarc.example.com.`, `"v=DMARC1; p=reject`,
-		"mail-admin.example.com.                  3600 IN MX   10 smtp-in.mail.example.com.",
-		`"v=spf1 ip4:203.0.113.5 ip6:2001:db8::5 -all"`,
-		`cabal._domainkey.mail-admin.example.com. 3600 IN TXT  "v=DKIM1; k=rsa; p=`,
+		"ns.mail.example.com.                     3600  IN A     203.0.113.5",
+		"imap.mail.example.com.", "AAAA  2001:db8::5",
+		"_dmarc.example.com.                      3600  IN CNAME _dmarc.mail.example.com.",
+		`_dmarc.mail.example.com.                 3600  IN TXT   "v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s; rua=mailto:dmarc-reports@mail-admin.example.com"`,
+		"mail-admin.example.com.                  300   IN MX    10 smtp-in.mail.example.com.",
+		`mail-admin.example.com.                  300   IN TXT   "v=spf1 include:mail.example.com ~all"`,
+		`mail.example.com.                        3600  IN TXT   "v=spf1 ip4:203.0.113.5 ip6:2001:db8::5 -all"`,
+		"cabal._domainkey.mail-admin.example.com. 300   IN CNAME cabal.example.com._domainkey.mail.example.com.",
+		`cabal.example.com._domainkey.mail.example.com. 3600  IN TXT   "v=DKIM1; k=rsa; p=`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("init output lacks %q:\n%s", want, out)

@@ -114,7 +114,7 @@ func printDomains(e *env, list []store.Domain, asJSON bool) error {
 // printRecords prints both ways of publishing an apex: delegation to our
 // DNS role, or the full set for operators who keep their own DNS.
 func printRecords(ctx context.Context, w io.Writer, a *app, apex string) error {
-	rs, err := a.domains.Records(ctx, apex)
+	rs, err := domains.New(a.st, domainOptions(a.cfg)).Records(ctx, apex)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func (r Record) String() string {
 		}
 		v = strings.Join(parts, " ")
 	}
-	line := fmt.Sprintf("%-40s %d IN %-5s %s", r.Name, r.TTL, r.Type, v)
+	line := fmt.Sprintf("%-40s %-5d IN %-5s %s", r.Name, r.TTL, r.Type, v)
 	if r.Comment != "" {
 		line += " ; " + r.Comment
 	}
