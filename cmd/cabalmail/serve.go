@@ -35,6 +35,7 @@ type role struct {
 func availableRoles() map[string]role {
 	return map[string]role{
 		"imap": imapRole(),
+		"dns":  dnsRole(),
 		"web":  webRole(),
 	}
 }
