@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,8 +19,19 @@ func needBinary(t *testing.T, name string) string {
 	return p
 }
 
+// systemPython is Debian's interpreter when present: a python3 found first
+// on PATH may be a version manager's shim without the standard library we
+// test against.
+func systemPython(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return needBinary(t, "python3")
+}
+
 func TestPythonImaplib(t *testing.T) {
-	python := needBinary(t, "python3")
+	python := systemPython(t)
 	e := startEnv(t, envOptions{})
 	host, port, _ := net.SplitHostPort(e.addr)
 	out, err := exec.Command(python, "testdata/imaplib_client.py", host, port, testUser, testPassword).CombinedOutput()

@@ -120,7 +120,7 @@ func TestFetchSectionsAndSeen(t *testing.T) {
 	}
 	r.ok("SELECT INBOX")
 	u := r.ok("FETCH 1 (FLAGS BODY.PEEK[2.1] BODY.PEEK[2.HEADER.FIELDS (X-LONG)] BODY.PEEK[1]<0.4> BODY.PEEK[2.2.MIME])")
-	want := `* 1 FETCH (FLAGS () BODY[2.1] {11}` + "\r\n" + `inner plain BODY[2.HEADER.FIELDS ("X-LONG")] {32}` + "\r\n" +
+	want := `* 1 FETCH (FLAGS () BODY[2.1] {11}` + "\r\n" + `inner plain BODY[2.HEADER.FIELDS ("X-LONG")] {33}` + "\r\n" +
 		"X-Long: folded\r\n continuation\r\n\r\n" + ` BODY[1]<0> {4}` + "\r\npart" + ` BODY[2.2.MIME] {27}` + "\r\n" + "Content-Type: text/html\r\n\r\n)"
 	if len(u) != 1 || u[0] != want {
 		t.Fatalf("FETCH sections:\n got %q\nwant %q", u, want)

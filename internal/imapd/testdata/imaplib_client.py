@@ -53,6 +53,10 @@ ok(m.store("2", "+FLAGS", r"(\Deleted)"), "store")
 ok(m.copy("1", "Archive2"), "copy")
 typ, data = m._simple_command("MOVE", "3", "Archive2")
 check(typ == "OK", "move: %s %r" % (typ, data))
+# MOVE reports the moved message's EXPUNGE (RFC 6851 3.3); imaplib keeps
+# it with the untagged responses, so collect it here, before EXPUNGE's own.
+typ, data = m.response("EXPUNGE")
+check(data == [b"3"], "move reported expunge %r" % data)
 data = ok(m.expunge(), "expunge")
 check(data == [b"2"], "expunge reported %r" % data)
 data = ok(m.status("Archive2", "(MESSAGES)"), "status")

@@ -40,10 +40,11 @@ func (c *Conn) availableCaps() []imap.Cap {
 	}
 
 	if available.Has(imap.CapIMAP4rev1) {
-		caps = append(caps, []imap.Cap{
-			imap.CapSASLIR,
-			imap.CapLiteralMinus,
-		}...)
+		caps = append(caps, imap.CapSASLIR)
+		// RFC 7888 3: LITERAL+ includes what LITERAL- allows.
+		if !available.Has(imap.CapLiteralPlus) {
+			caps = append(caps, imap.CapLiteralMinus)
+		}
 	}
 	if c.canStartTLS() {
 		caps = append(caps, imap.CapStartTLS)
@@ -93,6 +94,11 @@ func (c *Conn) availableCaps() []imap.Cap {
 			imap.CapCreateSpecialUse,
 			imap.CapLiteralPlus,
 			imap.CapUnauthenticate,
+			// Not in upstream: the extensions this fork adds.
+			imap.CapCondStore,
+			imap.CapID,
+			imap.CapQuota,
+			imap.Cap("QUOTA=RES-STORAGE"),
 		})
 
 		if appendLimitSession, ok := c.session.(SessionAppendLimit); ok {

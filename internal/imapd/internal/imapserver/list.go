@@ -102,9 +102,20 @@ func (c *Conn) writeLSub(data *imap.ListData) error {
 	enc := newResponseEncoder(c)
 	defer enc.end()
 
+	// RFC 3501 6.3.9 and RFC 5258 3: LSUB carries the base attributes only
+	// (\Noselect for a subscribed name that is not a mailbox); the
+	// LIST-EXTENDED ones (\Subscribed, \HasChildren, \NonExistent) belong
+	// to LIST.
+	var attrs []imap.MailboxAttr
+	for _, a := range data.Attrs {
+		switch a {
+		case imap.MailboxAttrNoSelect, imap.MailboxAttrNoInferiors, imap.MailboxAttrMarked, imap.MailboxAttrUnmarked:
+			attrs = append(attrs, a)
+		}
+	}
 	enc.Atom("*").SP().Atom("LSUB").SP()
-	enc.List(len(data.Attrs), func(i int) {
-		enc.MailboxAttr(data.Attrs[i])
+	enc.List(len(attrs), func(i int) {
+		enc.MailboxAttr(attrs[i])
 	})
 	enc.SP()
 	if data.Delim == 0 {

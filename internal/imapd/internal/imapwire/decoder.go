@@ -462,6 +462,13 @@ func (dec *Decoder) Quoted(ptr *string) bool {
 		if ch == '"' {
 			break
 		}
+		// RFC 3501 9 (QUOTED-CHAR): a quoted string cannot hold CR or LF.
+		// Reading on would wait for a closing quote the client never
+		// sends; leave the line end for Resync instead.
+		if ch == '\r' || ch == '\n' {
+			dec.mustUnreadByte()
+			return dec.returnErr(&DecoderExpectError{Message: "quoted string not closed before the end of the line"})
+		}
 
 		if ch == '\\' {
 			ch, ok = dec.readByte()
@@ -674,6 +681,9 @@ func (dec *Decoder) LiteralReader() (lit *LiteralReader, nonSync, ok bool) {
 	if !dec.ExpectSpecial('}') || !dec.ExpectCRLF() {
 		return nil, false, false
 	}
+	// That CRLF belongs to the literal (RFC 3501 4.3), not the end of
+	// the command: Resync must still skip the data and the rest of the line.
+	dec.crlf = false
 	dec.literal = true
 	lit = &LiteralReader{
 		dec:  dec,

@@ -158,8 +158,26 @@ func (enc *Encoder) Mailbox(name string) *Encoder {
 		} else {
 			name = utf7.Encode(name)
 		}
+		// RFC 3501 9 (mailbox = "INBOX" / astring): a name made of
+		// ASTRING-CHARs goes out as an atom, as most servers send it; others
+		// (and "NIL", which some clients would misread) are quoted.
+		if isAStringAtom(name) {
+			return enc.writeString(name)
+		}
 		return enc.String(name)
 	}
+}
+
+func isAStringAtom(s string) bool {
+	if s == "" || strings.EqualFold(s, "NIL") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if ch := s[i]; !IsAtomChar(ch) && ch != ']' {
+			return false
+		}
+	}
+	return true
 }
 
 func (enc *Encoder) NumSet(numSet imap.NumSet) *Encoder {
