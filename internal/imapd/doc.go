@@ -32,6 +32,12 @@
 //     LIST here uses a linear-time matcher;
 //   - the loopback-only insecure login needs a per-connection decision.
 //
+// Metrics (Prometheus, in the process registry with tier="imap"):
+// cabalmail_imap_login_failures_total, cabalmail_imap_connections (a gauge)
+// and cabalmail_imap_commands_total{command}. The collectors are created and
+// registered once per process, on the first New, and shared by every Server
+// of the process (tests start many), so registering never fails.
+//
 // Capabilities: IMAP4rev1, IMAP4rev2, IDLE, UIDPLUS, MOVE, SPECIAL-USE,
 // CREATE-SPECIAL-USE, NAMESPACE, LITERAL+, UNSELECT, ENABLE, SASL-IR,
 // ESEARCH, SEARCHRES, ID, APPENDLIMIT, STATUS=SIZE, CONDSTORE, QUOTA,

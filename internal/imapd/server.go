@@ -60,6 +60,7 @@ type Server struct {
 	failures map[string]*loginFailures
 
 	loginFailuresTotal atomic.Int64
+	metrics            *imapMetrics
 }
 
 type loginFailures struct {
@@ -109,6 +110,7 @@ func New(opts Options) (*Server, error) {
 		perIP:    map[string]int{},
 		perUser:  map[int64]int{},
 		failures: map[string]*loginFailures{},
+		metrics:  processMetrics(),
 	}
 	s.caps = imap.CapSet{
 		imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {},
@@ -124,6 +126,7 @@ func New(opts Options) (*Server, error) {
 		Logger:       slogPrintf{s.log},
 		TLSConfig:    opts.TLS,
 		InsecureAuth: s.insecureAuthAllowed,
+		OnCommand:    s.metrics.countCommand,
 	})
 	return s, nil
 }
@@ -244,6 +247,8 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 }
 
 func (s *Server) serveConn(c net.Conn, implicitTLS bool) {
+	s.metrics.connections.Inc()
+	defer s.metrics.connections.Dec()
 	if implicitTLS {
 		tc := tls.Server(c, s.opts.TLS)
 		c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -323,6 +328,7 @@ const (
 // before answering.
 func (s *Server) loginFailed(ip string) time.Duration {
 	s.loginFailuresTotal.Add(1)
+	s.metrics.loginFailures.Inc()
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -304,6 +304,10 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 			Type: imap.StatusResponseTypeBad,
 			Text: "Unknown command",
 		}
+		name = "" // an unknown name is not counted under its own label
+	}
+	if f := c.server.options.OnCommand; f != nil {
+		f(name)
 	}
 
 	synced := dec.Resync(maxResync)

@@ -48,6 +48,11 @@ type Options struct {
 	// without TLS (upstream has a plain bool; a function lets the caller
 	// allow it for loopback peers only).
 	InsecureAuth func(net.Conn) bool
+	// OnCommand, if set, is called once per command read, with its
+	// upper-case name ("UID FETCH" for UID commands), or "" for a command
+	// the server does not know. It is not in upstream: the caller counts
+	// commands with it.
+	OnCommand func(name string)
 	// Raw ingress and egress data will be written to this writer, if any.
 	// Note, this may include sensitive information such as credentials used
 	// during authentication.
