@@ -48,7 +48,7 @@ func TestDerive(t *testing.T) {
 	}
 	checks := []struct {
 		name, typ, want string
-		n              int
+		n               int
 	}{
 		{"shop.example.com.", "MX", "10 smtp-in.mail.example.com.", 1},
 		{"cabal._domainkey.shop.example.com.", "CNAME", "cabal.example.com._domainkey.mail.example.com.", 1},
