@@ -68,6 +68,10 @@ type index struct {
 	loaded   bool
 	info     store.Mailbox
 	msgs     []entry // ascending UID
+	// uids are the UIDs of msgs. Views share it (capped, so their appends
+	// copy): it is only ever appended to in place, and replaced by a new
+	// slice when a UID goes or is inserted before the end.
+	uids     []uint32
 	log      []change
 	logFloor uint64        // the log holds every change above this mod-sequence
 	gone     bool          // the mailbox was deleted
@@ -133,6 +137,7 @@ func (x *index) apply(since uint64, c store.MailboxChanges) bool {
 		for i, m := range c.Changed {
 			x.msgs[i] = entryOf(m)
 		}
+		x.uids = uidsOf(x.msgs)
 		x.info = c.Mailbox
 		x.loaded = true
 		x.logFloor = c.Mailbox.HighestModSeq
@@ -149,10 +154,12 @@ func (x *index) apply(since uint64, c store.MailboxChanges) bool {
 			logged = append(logged, change{modseq: m.ModSeq, uid: m.UID})
 		case i == len(x.msgs):
 			x.msgs = append(x.msgs, entryOf(m))
+			x.uids = append(x.uids, m.UID)
 		default:
 			x.msgs = append(x.msgs, entry{})
 			copy(x.msgs[i+1:], x.msgs[i:])
 			x.msgs[i] = entryOf(m)
+			x.uids = uidsOf(x.msgs)
 		}
 		changed = true
 	}
@@ -172,6 +179,7 @@ func (x *index) apply(since uint64, c store.MailboxChanges) bool {
 			x.msgs[i] = entry{} // release keyword slices
 		}
 		x.msgs = kept
+		x.uids = uidsOf(x.msgs)
 		changed = true
 	}
 	sort.Slice(logged, func(i, j int) bool { return logged[i].modseq < logged[j].modseq })
@@ -188,6 +196,15 @@ func (x *index) apply(since uint64, c store.MailboxChanges) bool {
 	}
 	x.info = c.Mailbox
 	return changed
+}
+
+// uidsOf returns a new slice of the UIDs of msgs.
+func uidsOf(msgs []entry) []uint32 {
+	uids := make([]uint32, len(msgs), len(msgs)+len(msgs)/8+16)
+	for i := range msgs {
+		uids[i] = msgs[i].uid
+	}
+	return uids
 }
 
 // wakeLocked wakes the views waiting on the index; x.mu is held.

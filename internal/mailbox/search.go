@@ -155,9 +155,9 @@ func (v *View) searchBodies(ctx context.Context, uids []uint32, term string, wit
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte
+			var sc scratch
 			for j := range jobs {
-				ok, err := v.matchBody(ctx, j.key, term, withHeader, &buf)
+				ok, err := v.matchBody(ctx, j.key, term, withHeader, &sc)
 				if err != nil {
 					fail(fmt.Errorf("mailbox: search UID %d: %w", j.uid, err))
 					continue
@@ -190,9 +190,14 @@ func (v *View) searchBodies(ctx context.Context, uids []uint32, term string, wit
 	return out, nil
 }
 
+// scratch holds one search worker's reusable buffers.
+type scratch struct {
+	body, text, low []byte
+}
+
 // matchBody reads one body and looks for term in it. A body that is gone
 // (expunged meanwhile) does not match.
-func (v *View) matchBody(ctx context.Context, key, term string, withHeader bool, buf *[]byte) (bool, error) {
+func (v *View) matchBody(ctx context.Context, key, term string, withHeader bool, sc *scratch) (bool, error) {
 	r, err := v.s.openBlob(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return false, nil
@@ -202,26 +207,25 @@ func (v *View) matchBody(ctx context.Context, key, term string, withHeader bool,
 	}
 	defer r.Close()
 	n := int(r.Size())
-	if cap(*buf) < n {
-		*buf = make([]byte, n)
+	if cap(sc.body) < n {
+		sc.body = make([]byte, n)
 	}
-	raw := (*buf)[:n]
+	raw := sc.body[:n]
 	if _, err := io.ReadFull(r, raw); err != nil {
 		return false, err
 	}
 	_, root := Parse(raw)
-	if withHeader && containsFolded([]byte(foldHeaderValue(string(raw[root.HeaderStart:root.BodyStart]))), term) {
+	if withHeader && containsFolded([]byte(foldHeaderValue(string(raw[root.HeaderStart:root.BodyStart]))), term, &sc.low) {
 		return true, nil
 	}
 	found := false
 	textParts(root, func(p *Part, header bool) bool {
-		var text []byte
 		if header {
-			text = []byte(foldHeaderValue(string(raw[p.HeaderStart:p.BodyStart])))
+			found = containsFolded([]byte(foldHeaderValue(string(raw[p.HeaderStart:p.BodyStart]))), term, &sc.low)
 		} else {
-			text = decodedText(raw, p)
+			sc.text = decodedText(sc.text[:0], raw, p)
+			found = containsFolded(sc.text, term, &sc.low)
 		}
-		found = containsFolded(text, term)
 		return !found
 	})
 	return found, nil

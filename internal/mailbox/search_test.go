@@ -100,8 +100,30 @@ func TestContainsFolded(t *testing.T) {
 		{"x\xffy", "y", true},
 		{"aaa", "aaaa", false},
 	} {
-		if got := containsFolded([]byte(c.text), c.term); got != c.want {
+		var sc []byte
+		if got := containsFolded([]byte(c.text), c.term, &sc); got != c.want {
 			t.Errorf("containsFolded(%q, %q) = %v", c.text, c.term, got)
 		}
+	}
+}
+
+func TestDecodeTransferEncodings(t *testing.T) {
+	for _, c := range []struct{ enc, in, want string }{
+		{"quoted-printable", "caf=C3=A9 =\r\nsoft=3D=\nbreak =ZZ end=", "café soft=break =ZZ end="},
+		{"quoted-printable", "=e9t=E9", "\xe9t\xe9"},
+		{"base64", "SGVs\r\nbG8g d29y bGQ=\r\n", "Hello world"},
+		{"base64", "SGVsbG8", "Hello"},
+		{"base64", "SGk=junk", "Hi"},
+		{"base64", "!!", ""},
+		{"7bit", "as is=41", "as is=41"},
+	} {
+		p := &Part{Type: "text", Subtype: "plain", Encoding: c.enc, BodyStart: 0, End: int64(len(c.in))}
+		if got := string(decodedText(nil, []byte(c.in), p)); got != c.want {
+			t.Errorf("%s %q = %q, want %q", c.enc, c.in, got, c.want)
+		}
+	}
+	p := &Part{Type: "text", Subtype: "plain", Params: map[string]string{"charset": "ISO-8859-1"}, Encoding: "quoted-printable", End: 7}
+	if got := string(decodedText([]byte("x"), []byte("=E0 b=\n"), p)); got != "xà b" {
+		t.Errorf("latin-1 = %q", got)
 	}
 }

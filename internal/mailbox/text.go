@@ -2,10 +2,8 @@ package mailbox
 
 import (
 	"bytes"
-	"encoding/base64"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
 	"unicode/utf8"
 
@@ -88,44 +86,114 @@ func decodeSearch(b []byte) []string {
 }
 
 // decodedText returns the content of a text part decoded from its transfer
-// encoding and charset, as UTF-8. Broken encodings yield what could be
-// decoded; an unknown charset leaves the bytes as they are.
-func decodedText(raw []byte, p *Part) []byte {
+// encoding and charset, as UTF-8, appended to dst. Broken encodings yield
+// what could be decoded; an unknown charset leaves the bytes as they are.
+func decodedText(dst, raw []byte, p *Part) []byte {
 	body := raw[p.BodyStart:p.End]
-	var r io.Reader = bytes.NewReader(body)
+	start := len(dst)
 	switch p.Encoding {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
+		dst = decodeBase64(dst, body)
 	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
+		dst = decodeQP(dst, body)
+	default:
+		dst = append(dst, body...)
 	}
 	if cs := strings.ToLower(p.Params["charset"]); cs != "" && cs != "us-ascii" && cs != "utf-8" && cs != "utf8" {
-		if cr, err := charset.Reader(cs, r); err == nil {
-			r = cr
-		}
-	}
-	out, _ := io.ReadAll(r) // keep what was decoded before an error
-	return out
-}
-
-// base64Cleaner drops everything but base64 alphabet characters, so line
-// breaks and junk in a base64 body do not stop decoding.
-type base64Cleaner struct{ r io.Reader }
-
-func (c *base64Cleaner) Read(p []byte) (int, error) {
-	for {
-		n, err := c.r.Read(p)
-		j := 0
-		for _, b := range p[:n] {
-			if b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '+' || b == '/' || b == '=' {
-				p[j] = b
-				j++
+		if cr, err := charset.Reader(cs, bytes.NewReader(dst[start:])); err == nil {
+			if conv, err := io.ReadAll(cr); err == nil || len(conv) > 0 {
+				dst = append(dst[:start], conv...)
 			}
 		}
-		if j > 0 || err != nil {
-			return j, err
+	}
+	return dst
+}
+
+// decodeBase64 appends the decoding of b to dst, skipping everything that
+// is not in the base64 alphabet and stopping at the first padding.
+func decodeBase64(dst, b []byte) []byte {
+	var acc uint32
+	n := 0
+	for _, c := range b {
+		var v byte
+		switch {
+		case c >= 'A' && c <= 'Z':
+			v = c - 'A'
+		case c >= 'a' && c <= 'z':
+			v = c - 'a' + 26
+		case c >= '0' && c <= '9':
+			v = c - '0' + 52
+		case c == '+':
+			v = 62
+		case c == '/':
+			v = 63
+		case c == '=':
+			return flushBase64(dst, acc, n)
+		default:
+			continue
+		}
+		acc = acc<<6 | uint32(v)
+		n++
+		if n == 4 {
+			dst = append(dst, byte(acc>>16), byte(acc>>8), byte(acc))
+			acc, n = 0, 0
 		}
 	}
+	return flushBase64(dst, acc, n)
+}
+
+func flushBase64(dst []byte, acc uint32, n int) []byte {
+	switch n {
+	case 2:
+		dst = append(dst, byte(acc>>4))
+	case 3:
+		dst = append(dst, byte(acc>>10), byte(acc>>2))
+	}
+	return dst
+}
+
+// decodeQP appends the quoted-printable decoding (RFC 2045 6.7) of b to
+// dst: "=XX" is a byte, "=" at the end of a line joins it to the next, and
+// anything malformed is kept as it is.
+func decodeQP(dst, b []byte) []byte {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '=' {
+			dst = append(dst, c)
+			continue
+		}
+		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
+			i += 2
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == '\n' {
+			i++
+			continue
+		}
+		if i+2 < len(b) {
+			if h, ok := unhex(b[i+1]); ok {
+				if l, ok := unhex(b[i+2]); ok {
+					dst = append(dst, h<<4|l)
+					i += 2
+					continue
+				}
+			}
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // textParts calls fn for each leaf text part of the tree, and for each
@@ -150,62 +218,30 @@ func textParts(p *Part, fn func(p *Part, header bool) bool) bool {
 }
 
 // containsFolded reports whether text, lower-cased, contains term, which
-// is already lower-cased. ASCII text is searched without copying.
-func containsFolded(text []byte, term string) bool {
+// is already lower-cased. scratch is reused for the lower-cased copy.
+func containsFolded(text []byte, term string, scratch *[]byte) bool {
 	if term == "" {
 		return true
 	}
+	low := *scratch
+	if cap(low) < len(text) {
+		low = make([]byte, len(text), 2*len(text))
+	}
+	low = low[:len(text)]
 	ascii := true
-	for _, c := range text {
+	for i, c := range text {
 		if c >= utf8.RuneSelf {
 			ascii = false
 			break
 		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		low[i] = c
 	}
 	if !ascii {
-		return bytes.Contains(bytes.ToLower(bytes.ToValidUTF8(text, []byte("\uFFFD"))), []byte(term))
+		low = append(low[:0], bytes.ToLower(bytes.ToValidUTF8(text, []byte("\uFFFD")))...)
 	}
-	return indexFoldASCII(text, term) >= 0
-}
-
-// indexFoldASCII finds the lower-case term in ASCII text, ignoring case.
-func indexFoldASCII(text []byte, term string) int {
-	n := len(term)
-	if n > len(text) {
-		return -1
-	}
-	first := term[0]
-	upper := first
-	if first >= 'a' && first <= 'z' {
-		upper = first - 'a' + 'A'
-	}
-	for i := 0; i+n <= len(text); {
-		// Skip to the next possible first byte.
-		j := bytes.IndexByte(text[i:len(text)-n+1], first)
-		if upper != first {
-			if k := bytes.IndexByte(text[i:len(text)-n+1], upper); k >= 0 && (j < 0 || k < j) {
-				j = k
-			}
-		}
-		if j < 0 {
-			return -1
-		}
-		i += j
-		match := true
-		for k := 1; k < n; k++ {
-			c := text[i+k]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != term[k] {
-				match = false
-				break
-			}
-		}
-		if match {
-			return i
-		}
-		i++
-	}
-	return -1
+	*scratch = low
+	return bytes.Contains(low, []byte(term))
 }

@@ -54,10 +54,8 @@ func (s *Store) Select(ctx context.Context, userID int64, name string) (*View, e
 	}
 	v := &View{s: s, x: x, userID: userID}
 	x.mu.RLock()
-	v.uids = make([]uint32, len(x.msgs))
-	for i := range x.msgs {
-		v.uids[i] = x.msgs[i].uid
-	}
+	// Shared with the index until either changes it (see index.uids).
+	v.uids = x.uids[:len(x.uids):len(x.uids)]
 	if n := len(v.uids); n > 0 {
 		v.uidHigh = v.uids[n-1]
 	}
