@@ -64,10 +64,10 @@ type index struct {
 
 	refreshMu sync.Mutex // one store read at a time
 
-	mu       sync.RWMutex
-	loaded   bool
-	info     store.Mailbox
-	msgs     []entry // ascending UID
+	mu     sync.RWMutex
+	loaded bool
+	info   store.Mailbox
+	msgs   []entry // ascending UID
 	// uids are the UIDs of msgs. Views share it (capped, so their appends
 	// copy): it is only ever appended to in place, and replaced by a new
 	// slice when a UID goes or is inserted before the end.
