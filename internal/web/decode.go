@@ -21,6 +21,10 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return errf(http.StatusRequestEntityTooLarge, "too_large", "the request body is larger than %d bytes", maxBodyBytes)
+	}
 	if err != nil {
 		return errf(http.StatusBadRequest, "bad_body", "could not read the request body")
 	}

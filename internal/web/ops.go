@@ -221,7 +221,7 @@ func filterViews(list []store.Address, userID int64, all bool, q string) []addre
 	out := make([]addressView, 0, len(list))
 	for _, a := range list {
 		v := viewOf(a, userID, all)
-		if len(words) > 0 && !matches(v, words) {
+		if len(words) > 0 && !matches(a, v, words) {
 			continue
 		}
 		out = append(out, v)
@@ -229,8 +229,17 @@ func filterViews(list []store.Address, userID int64, all bool, q string) []addre
 	return out
 }
 
-func matches(v addressView, words []string) bool {
-	hay := strings.ToLower(v.Address + " " + v.Comment + " " + v.State + " " + strings.Join(v.Holders, " "))
+// matches looks in the address, the state, the viewer's comment and, in
+// admin views, every holder's name and comment.
+func matches(a store.Address, v addressView, words []string) bool {
+	var b strings.Builder
+	b.WriteString(v.Address + " " + v.State + " " + v.Comment)
+	if v.Holders != nil {
+		for _, h := range a.Holders {
+			b.WriteString(" " + h.UserName + " " + h.Comment)
+		}
+	}
+	hay := strings.ToLower(b.String())
 	for _, w := range words {
 		if !strings.Contains(hay, w) {
 			return false
