@@ -235,9 +235,10 @@ type Options struct {
 	// PollInterval is how often changes made by other processes sharing
 	// the store are looked for; 0 means 500ms.
 	PollInterval time.Duration
-	// GarbageGrace is how long the body of an expunged message is kept
-	// before the sweeper deletes it, so sessions that have not yet been
-	// told of the expunge can still read it; 0 means 1 minute.
+	// GarbageGrace is how long the body of a message no row references
+	// any more (expunged, or its mailbox or user deleted) is kept before
+	// the sweeper deletes it, so reads and searches under way can finish;
+	// 0 means 1 minute.
 	GarbageGrace time.Duration
 }
 
