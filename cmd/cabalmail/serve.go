@@ -68,7 +68,7 @@ func (n *node) Mailboxes(ctx context.Context) (*mailbox.Store, error) {
 		}
 		n.mb, n.mbErr = mailbox.Open(context.WithoutCancel(ctx), mailbox.Options{
 			Store:          n.app.st,
-			Blobs:          blobs,
+			Blobs:          mailbox.BlobsOf(blobs),
 			Logger:         n.logger,
 			DefaultQuota:   n.cfg.Mailbox.QuotaBytes,
 			MaxMessageSize: n.cfg.SMTPIn.MaxMessageSize,
