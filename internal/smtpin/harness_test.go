@@ -58,7 +58,7 @@ func (f *faultyStore) AddMessages(ctx context.Context, msgs []store.NewMessage) 
 // testEnv is a running MX tier on 127.0.0.1:0 over a throwaway data
 // directory, with users alice and bob and some addresses.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	addr    string
 	st      *faultyStore
 	mb      *mailbox.Store
@@ -88,7 +88,7 @@ func (s *syncBuffer) String() string {
 
 const testApex = "example.test"
 
-func newTestEnv(t *testing.T, tune func(*Options)) *testEnv {
+func newTestEnv(t testing.TB, tune func(*Options)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	return startTestEnv(t, dir, true, tune)
@@ -96,7 +96,7 @@ func newTestEnv(t *testing.T, tune func(*Options)) *testEnv {
 
 // startTestEnv opens (seed: and fills) the data directory dir and starts
 // a server on it; it stops when the test ends.
-func startTestEnv(t *testing.T, dir string, seed bool, tune func(*Options)) *testEnv {
+func startTestEnv(t testing.TB, dir string, seed bool, tune func(*Options)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	sq, err := sqlite.Open(ctx, filepath.Join(dir, "cabalmail.db"))
@@ -196,7 +196,7 @@ func (e *testEnv) inbox(user string) [][]byte {
 	return readInbox(e.t, e.st, e.blobs, e.users[user])
 }
 
-func readInbox(t *testing.T, st store.Store, blobs *blob.Dir, userID int64) [][]byte {
+func readInbox(t testing.TB, st store.Store, blobs *blob.Dir, userID int64) [][]byte {
 	t.Helper()
 	ctx := context.Background()
 	m, err := st.MailboxByName(ctx, userID, mailbox.Inbox)
@@ -232,7 +232,7 @@ func readInbox(t *testing.T, st store.Store, blobs *blob.Dir, userID int64) [][]
 
 // deadResolver is a UDP socket that never answers: every DNS look-up
 // times out, as with a dead resolver.
-func deadResolver(t *testing.T) string {
+func deadResolver(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

@@ -29,10 +29,14 @@ func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
 			case prev == '\r' && c != '\n':
 				return nil, &replyBareNewline
 			}
-			if c == '\n' {
+			switch c {
+			case '\n':
 				line = 0
-			} else if line++; line > maxLine-1 {
-				return nil, &replyLongLine
+			case '\r':
+			default:
+				if line++; line > maxLine-2 {
+					return nil, &replyLongLine
+				}
 			}
 			prev = c
 		}
