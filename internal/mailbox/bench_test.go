@@ -243,6 +243,8 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	// Exactly ten writers, each taking the next append until b.N are done.
 	const writers = 10
+	const chunk = 10000
+	marks := make([]time.Time, b.N/chunk)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -260,10 +262,23 @@ func BenchmarkAppend(b *testing.B) {
 					b.Error(err)
 					return
 				}
+				if i%chunk == 0 {
+					marks[i/chunk-1] = time.Now()
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	// With -benchtime 100000x: the rate as the mailbox grows, which should
+	// not decline.
+	prev := start
+	for k, t := range marks {
+		if t.IsZero() {
+			break
+		}
+		b.Logf("appends %6d-%6d: %.0f msgs/s", k*chunk+1, (k+1)*chunk, chunk/t.Sub(prev).Seconds())
+		prev = t
+	}
 }

@@ -127,3 +127,26 @@ func TestDecodeTransferEncodings(t *testing.T) {
 		t.Errorf("latin-1 = %q", got)
 	}
 }
+
+// FuzzSearchText runs the body-search decoding over arbitrary messages:
+// it must never panic, whatever the encodings claim.
+func FuzzSearchText(f *testing.F) {
+	f.Add([]byte("Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=E0=\r\n=ZZ="), "à")
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nSGk=\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?x?=\r\n\r\nx\r\n--b--"), "hi")
+	f.Add([]byte("Subject: =?bogus?b?!!!?=\r\n\r\n"), "")
+	f.Fuzz(func(t *testing.T, raw []byte, term string) {
+		_, root := Parse(raw)
+		term = foldString(term)
+		var sc, text []byte
+		containsFolded([]byte(foldHeaderValue(string(raw[root.HeaderStart:root.BodyStart]))), term, &sc)
+		textParts(root, func(p *Part, header bool) bool {
+			if header {
+				containsFolded([]byte(foldHeaderValue(string(raw[p.HeaderStart:p.BodyStart]))), term, &sc)
+			} else {
+				text = decodedText(text[:0], raw, p)
+				containsFolded(text, term, &sc)
+			}
+			return true
+		})
+	})
+}
