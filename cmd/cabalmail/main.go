@@ -50,6 +50,7 @@ func commands() []command {
 		{"user", "add, list, approve, disable, enable, delete users; passwords, tokens, apex grants", runUser},
 		{"address", "create, list, suspend, reinstate and revoke addresses", runAddress},
 		{"domain", "add and list mail apexes; print their DNS records", runDomain},
+		{"inbound", "inbound tempfail on [--for 4h] | off | status: hold back the MX tier's 5xx answers", runInbound},
 		{"version", "print the version", runVersion},
 	}
 }

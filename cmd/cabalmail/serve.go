@@ -34,6 +34,8 @@ type role struct {
 // not yet available.
 func availableRoles() map[string]role {
 	return map[string]role{
+		"smtp-in": smtpInRole(),
+
 		"imap": imapRole(),
 		"dns":  dnsRole(),
 		"web":  webRole(),
