@@ -37,7 +37,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is a web server over a real SQLite store on a real loopback socket.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	st    *sqlite.Store
 	acc   *accounts.Service
@@ -53,7 +53,7 @@ type envOpts struct {
 	dnsServer string
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "cabalmail.db"))
@@ -180,7 +180,7 @@ func (c *client) do(method, path string, body any) resp {
 }
 
 // want fails unless r has the status (and error code, if given).
-func (r resp) want(t *testing.T, what string, status int, code string) resp {
+func (r resp) want(t testing.TB, what string, status int, code string) resp {
 	t.Helper()
 	if r.status != status || (code != "" && r.code() != code) {
 		t.Fatalf("%s: got %d %s, want %d %s", what, r.status, r.raw, status, code)
