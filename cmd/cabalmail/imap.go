@@ -31,7 +31,7 @@ func imapRole() role {
 				ListenTLS:              n.cfg.IMAP.ListenTLS,
 				ListenSTARTTLS:         n.cfg.IMAP.ListenSTARTTLS,
 				InsecureAuthOnLoopback: n.cfg.Dev,
-				Logger:                 n.logger.With("tier", "imap"),
+				Logger:                 n.logger,
 			})
 			if err != nil {
 				return err
