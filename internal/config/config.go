@@ -81,10 +81,16 @@ type SMTPIn struct {
 	MaxRecipients  int      `toml:"max_recipients"`   // default 100
 }
 
-// Submission configures authenticated submission.
+// Submission configures authenticated submission and its per-user limits.
 type Submission struct {
-	ListenSTARTTLS []string `toml:"listen_starttls"`
-	ListenTLS      []string `toml:"listen_tls"`
+	ListenSTARTTLS    []string `toml:"listen_starttls"`
+	ListenTLS         []string `toml:"listen_tls"`
+	MaxRecipients     int      `toml:"max_recipients"`       // per message; default 100
+	MaxMessagesPerDay int      `toml:"max_messages_per_day"` // per user, over the last 24 hours; default 500
+	MaxMessageSize    int64    `toml:"max_message_size"`     // bytes; default 50 MB
+	// ReceivedRevealsClientIP puts the submitting client's IP address in
+	// the Received field we add; by default it is left out (privacy).
+	ReceivedRevealsClientIP bool `toml:"received_reveals_client_ip"`
 }
 
 // IMAP configures the IMAP role.
@@ -304,6 +310,15 @@ func (c *Config) validate() error {
 	if c.SMTPIn.MaxRecipients < 0 {
 		return keyErr("smtp_in.max_recipients", "must not be negative")
 	}
+	if c.Submission.MaxRecipients < 0 {
+		return keyErr("submission.max_recipients", "must not be negative")
+	}
+	if c.Submission.MaxMessagesPerDay < 0 {
+		return keyErr("submission.max_messages_per_day", "must not be negative")
+	}
+	if c.Submission.MaxMessageSize < 0 {
+		return keyErr("submission.max_message_size", "must not be negative")
+	}
 	if c.Mailbox.QuotaBytes < 0 {
 		return keyErr("mailbox.quota_bytes", "must not be negative")
 	}
@@ -361,8 +376,10 @@ func (c *Config) validate() error {
 const (
 	DefaultMaxMessageSize = 50 * 1000 * 1000
 	DefaultMaxRecipients  = 100
-	DefaultDKIMSelector   = "cabal"
-	DefaultDNSRecordTTL   = 3600
+	// DefaultMaxMessagesPerDay is the submission limit per user and day.
+	DefaultMaxMessagesPerDay = 500
+	DefaultDKIMSelector      = "cabal"
+	DefaultDNSRecordTTL      = 3600
 )
 
 func (c *Config) applyDefaults() {
@@ -386,6 +403,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SMTPIn.MaxRecipients == 0 {
 		c.SMTPIn.MaxRecipients = DefaultMaxRecipients
+	}
+	if c.Submission.MaxRecipients == 0 {
+		c.Submission.MaxRecipients = DefaultMaxRecipients
+	}
+	if c.Submission.MaxMessagesPerDay == 0 {
+		c.Submission.MaxMessagesPerDay = DefaultMaxMessagesPerDay
+	}
+	if c.Submission.MaxMessageSize == 0 {
+		c.Submission.MaxMessageSize = DefaultMaxMessageSize
 	}
 	if c.Hostname == "" {
 		c.Hostname = "smtp." + c.ControlDomain

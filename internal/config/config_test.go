@@ -86,6 +86,11 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"bad public ip", "control_domain = \"mail.example.test\"\npublic_ips = [\"1.2.3\"]\n", "line 2: key public_ips"},
 		{"bad control domain", "control_domain = \"Mail Example\"\n", "line 1: key control_domain"},
 		{"dotted key", "control_domain = \"mail.example.test\"\nlog.level = \"loud\"\n", "line 2: key log.level"},
+		{"negative submission recipients", "control_domain = \"mail.example.test\"\n[submission]\nmax_recipients = -1\n", "line 3: key submission.max_recipients: must not be negative"},
+		{"negative daily messages", "control_domain = \"mail.example.test\"\n\n[submission]\nmax_messages_per_day = -5\n", "line 4: key submission.max_messages_per_day: must not be negative"},
+		{"negative submission size", "control_domain = \"mail.example.test\"\n[submission]\nmax_message_size = -1\n", "line 3: key submission.max_message_size: must not be negative"},
+		{"submission reveal not bool", "control_domain = \"mail.example.test\"\n[submission]\nreceived_reveals_client_ip = \"yes\"\n", "line 3:"},
+		{"unknown submission key", "control_domain = \"mail.example.test\"\n[submission]\nmax_rcpts = 5\n", "line 3: unknown key submission.max_rcpts"},
 		{"acme and cert", "control_domain = \"mail.example.test\"\n[tls]\nacme = true\ncert = \"a\"\nkey = \"b\"\n", "line 3: key tls.acme"},
 	}
 	for _, tt := range tests {
@@ -101,6 +106,25 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 				t.Errorf("error spans several lines: %q", err)
 			}
 		})
+	}
+}
+
+func TestSubmissionLimits(t *testing.T) {
+	c, err := Parse([]byte("control_domain = \"mail.example.test\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Submission
+	if s.MaxRecipients != 100 || s.MaxMessagesPerDay != 500 || s.MaxMessageSize != 50*1000*1000 || s.ReceivedRevealsClientIP {
+		t.Errorf("submission defaults = %+v", s)
+	}
+	c, err = Parse([]byte("control_domain = \"mail.example.test\"\n[submission]\nmax_recipients = 7\nmax_messages_per_day = 20\nmax_message_size = 1000\nreceived_reveals_client_ip = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = c.Submission
+	if s.MaxRecipients != 7 || s.MaxMessagesPerDay != 20 || s.MaxMessageSize != 1000 || !s.ReceivedRevealsClientIP {
+		t.Errorf("submission values = %+v", s)
 	}
 }
 
