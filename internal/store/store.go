@@ -148,6 +148,7 @@ type Store interface {
 	Audit
 	Mailboxes // mailbox.go
 	Web       // web.go
+	Queue     // queue.go
 
 	// Close releases the store's resources.
 	Close() error

@@ -29,6 +29,7 @@ var migrations = []migration{
 	{1, "initial", schemaV1},
 	{2, "mailboxes", schemaMailboxes}, // mailbox_schema.go
 	{3, "web", schemaWeb},             // web_schema.go
+	{4, "queue", schemaQueue},         // queue_schema.go
 }
 
 // schemaV1 is the initial schema: everything but mailboxes and messages.

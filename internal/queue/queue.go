@@ -1,0 +1,267 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cabalmail/cabalmail/internal/blob"
+	"github.com/cabalmail/cabalmail/internal/store"
+)
+
+// Queue is the outbound queue. It is safe for concurrent use, and several
+// Queues (in several processes) may share one store and blob directory.
+type Queue struct {
+	st     store.Store
+	blobs  blob.Store
+	log    *slog.Logger
+	now    func() time.Time
+	policy RetryPolicy
+	host   string
+
+	// Group commit of Enqueue: callers append to pending; one of them (the
+	// leader) commits whatever has gathered in one transaction.
+	mu         sync.Mutex
+	pending    *commitBatch
+	committing bool
+}
+
+// commitBatch is the set of items one transaction commits.
+type commitBatch struct {
+	items []*store.QueueItem
+	done  chan struct{}
+	err   error
+}
+
+// Open returns a queue over the given store and blobs.
+func Open(ctx context.Context, opts Options) (*Queue, error) {
+	if opts.Store == nil {
+		return nil, errors.New("queue: open: no store")
+	}
+	if opts.Blobs == nil {
+		return nil, errors.New("queue: open: no blob store")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("queue: open: %w", err)
+	}
+	q := &Queue{st: opts.Store, blobs: opts.Blobs, log: opts.Logger, now: opts.Now, policy: opts.Retry.withDefaults(), host: opts.Hostname}
+	if q.log == nil {
+		q.log = slog.Default()
+	}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	if err := q.policy.check(); err != nil {
+		return nil, fmt.Errorf("queue: open: %w", err)
+	}
+	return q, nil
+}
+
+// Policy returns the retry schedule in force (defaults filled in).
+func (q *Queue) Policy() RetryPolicy { return q.policy }
+
+// Now returns the queue clock's current time.
+func (q *Queue) Now() time.Time { return q.now() }
+
+// Store returns the metadata store the queue keeps its rows in.
+func (q *Queue) Store() store.Store { return q.st }
+
+// Enqueue stores m durably and returns its queue ID: when it returns without
+// error the body is fsynced and the rows are committed, so the caller may
+// answer 250. Concurrent callers share one store commit. On error nothing
+// stays queued.
+func (q *Queue) Enqueue(ctx context.Context, m Message) (string, error) {
+	it, err := q.newItem(m)
+	if err != nil {
+		return "", err
+	}
+	if m.Body == nil {
+		return "", fmt.Errorf("queue: enqueue: %w message: no body", ErrInvalid)
+	}
+	key, size, err := q.blobs.Put(ctx, m.Body)
+	if err != nil {
+		return "", fmt.Errorf("queue: enqueue: store body: %w", err)
+	}
+	it.BlobKey, it.Size = key, size
+	if err := q.commit(ctx, it); err != nil {
+		if derr := q.blobs.Delete(context.WithoutCancel(ctx), key); derr != nil {
+			q.log.Warn("queue: remove body of failed enqueue", "key", key, "err", derr)
+		}
+		return "", fmt.Errorf("queue: enqueue: %w", err)
+	}
+	return it.ID, nil
+}
+
+// newItem checks m's envelope and builds its row (without the blob).
+func (q *Queue) newItem(m Message) (*store.QueueItem, error) {
+	from := ""
+	if m.From != "" {
+		f, err := CanonicalAddress(m.From)
+		if err != nil {
+			return nil, fmt.Errorf("queue: enqueue: %w sender: %v", ErrInvalid, err)
+		}
+		from = f
+	}
+	if len(m.Recipients) == 0 {
+		return nil, fmt.Errorf("queue: enqueue: %w message: no recipients", ErrInvalid)
+	}
+	id, err := NewID()
+	if err != nil {
+		return nil, fmt.Errorf("queue: enqueue: %w", err)
+	}
+	now := q.now().UTC().Round(0)
+	it := &store.QueueItem{ID: id, Sender: from, UserID: m.UserID, IsDSN: m.IsDSN, NextAttempt: now, CreatedAt: now}
+	seen := make(map[string]bool, len(m.Recipients))
+	for _, r := range m.Recipients {
+		addr, err := CanonicalAddress(r)
+		if err != nil {
+			return nil, fmt.Errorf("queue: enqueue: %w recipient: %v", ErrInvalid, err)
+		}
+		if seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		it.Recipients = append(it.Recipients, store.QueueRecipient{Rcpt: addr, State: store.RecipientPending})
+	}
+	return it, nil
+}
+
+// commit adds it to the current batch and waits until the batch is
+// committed. The first caller to find no commit running commits the batch
+// and every batch that gathers while it does.
+func (q *Queue) commit(ctx context.Context, it *store.QueueItem) error {
+	q.mu.Lock()
+	if q.pending == nil {
+		q.pending = &commitBatch{done: make(chan struct{})}
+	}
+	b := q.pending
+	b.items = append(b.items, it)
+	lead := !q.committing
+	if lead {
+		q.committing = true
+	}
+	q.mu.Unlock()
+	if lead {
+		// The batch holds other callers' items: it must not be abandoned
+		// because this caller's context ends.
+		go q.commitLoop(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		// The item may still be committed; the caller reports a failure,
+		// so at worst the message is delivered although the client was
+		// told it was not (a duplicate, never a loss).
+		return ctx.Err()
+	}
+}
+
+// commitLoop commits batches until none is waiting.
+func (q *Queue) commitLoop(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		b := q.pending
+		q.pending = nil
+		if b == nil {
+			q.committing = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		b.err = q.st.EnqueueItems(ctx, b.items)
+		close(b.done)
+	}
+}
+
+// NewID returns a fresh queue ID: 16 lower-case hex digits.
+func NewID() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("queue: new id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// CanonicalAddress checks an envelope address (local@domain, without angle
+// brackets) and returns it with the domain in lower case. The local part is
+// kept as written (RFC 5321 2.4: it may be case-sensitive).
+func CanonicalAddress(addr string) (string, error) {
+	if len(addr) > 254 {
+		return "", fmt.Errorf("address too long")
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return "", fmt.Errorf("address %q: want local@domain", addr)
+	}
+	for _, c := range addr {
+		if c <= ' ' || c == 0x7f || c == '<' || c == '>' {
+			return "", fmt.Errorf("address %q: space, control character or angle bracket", addr)
+		}
+	}
+	domain := strings.ToLower(addr[at+1:])
+	if strings.ContainsAny(domain, "@[]") && !(strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]")) {
+		return "", fmt.Errorf("address %q: bad domain", addr)
+	}
+	return addr[:at] + "@" + domain, nil
+}
+
+// Domain returns the domain of an address checked by CanonicalAddress.
+func Domain(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
+}
+
+// List returns every queued item, oldest first.
+func (q *Queue) List(ctx context.Context) ([]Item, error) {
+	rows, err := q.st.ListQueue(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list: %w", err)
+	}
+	now := q.now()
+	items := make([]Item, 0, len(rows))
+	for _, r := range rows {
+		items = append(items, itemOf(r, now))
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].Created.Before(items[j].Created) })
+	return items, nil
+}
+
+// Item returns one queued item.
+func (q *Queue) Item(ctx context.Context, id string) (Item, error) {
+	r, err := q.st.QueueItem(ctx, id)
+	if err != nil {
+		return Item{}, fmt.Errorf("queue: item %s: %w", id, err)
+	}
+	return itemOf(r, q.now()), nil
+}
+
+func itemOf(r store.QueueItem, now time.Time) Item {
+	it := Item{
+		ID: r.ID, Created: r.CreatedAt, Age: now.Sub(r.CreatedAt), Size: r.Size, Sender: r.Sender,
+		UserID: r.UserID, IsDSN: r.IsDSN, Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt,
+	}
+	switch {
+	case r.Held:
+		it.State = StateHeld
+	case r.LeaseOwner != "" && r.LeaseUntil.After(now):
+		it.State = StateActive
+	case r.Attempts > 0:
+		it.State = StateDeferred
+	default:
+		it.State = StateQueued
+	}
+	for _, rc := range r.Recipients {
+		it.Recipients = append(it.Recipients, Recipient{
+			Address: rc.Rcpt, State: rc.State, Attempts: rc.Attempts, LastDSN: rc.LastDSN,
+			LastError: rc.LastError, LastAttempt: rc.LastAttempt,
+		})
+	}
+	return it
+}
