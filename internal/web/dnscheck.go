@@ -33,6 +33,9 @@ type dnsReport struct {
 	Records []dnsRecordCheck `json:"records"`
 }
 
+// dnsUDPSize is the EDNS0 UDP payload size the DNS check offers.
+const dnsUDPSize = 4096
+
 // dnsCheck asks our DNS role for every record the store says should exist
 // and compares the answers. Records whose value the operator must fill in
 // (no public IPs configured) are skipped.
@@ -47,7 +50,7 @@ func (s *Server) dnsCheck(ctx context.Context) (dnsReport, error) {
 		return dnsReport{}, err
 	}
 	seen := map[string]bool{}
-	client := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	client := &dns.Client{Net: "udp", UDPSize: dnsUDPSize, Timeout: 2 * time.Second}
 	for _, d := range ds {
 		rs, err := s.opts.Domains.Records(ctx, d.Apex)
 		if err != nil {
@@ -85,6 +88,9 @@ func checkRecord(ctx context.Context, client *dns.Client, server string, rec dom
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(rec.Name), qtype)
 	m.RecursionDesired = false
+	// RFC 6891 6.2.5: offer a large UDP buffer so a DKIM key fits in one
+	// answer; a server that still truncates is asked again over TCP.
+	m.SetEdns0(dnsUDPSize, false)
 	resp, _, err := client.ExchangeContext(ctx, m, server)
 	if err == nil && resp.Truncated {
 		tcp := *client

@@ -42,6 +42,7 @@ type env struct {
 	st    *sqlite.Store
 	acc   *accounts.Service
 	addrs *addresses.Service
+	dom   *domains.Service
 	srv   *Server
 	http  *httptest.Server
 	clock *clock
@@ -68,7 +69,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, ctx: ctx, st: st, acc: accounts.New(st), clock: clk,
+	e := &env{t: t, ctx: ctx, st: st, acc: accounts.New(st), clock: clk, dom: dom,
 		addrs: addresses.New(st, addresses.Options{ControlDomain: "mail.example.test", Now: clk.Now})}
 	e.srv, err = New(Options{Store: st, Accounts: e.acc, Addresses: e.addrs, Domains: dom, DNSServer: o.dnsServer,
 		Signup: o.signup, Dev: o.dev, Now: clk.Now})
