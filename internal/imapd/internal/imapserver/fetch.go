@@ -107,10 +107,12 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 	}
 
 	w := &FetchWriter{conn: c, options: writerOptions}
-	if err := c.session.Fetch(w, numSet, &options); err != nil {
-		return err
+	flush := c.startBatch()
+	err = c.session.Fetch(w, numSet, &options)
+	if ferr := flush(); err == nil {
+		err = ferr
 	}
-	return nil
+	return err
 }
 
 func handleFetchAtt(dec *imapwire.Decoder, attName string, options *imap.FetchOptions, writerOptions *fetchWriterOptions) error {

@@ -28,6 +28,10 @@ type Encoder struct {
 	// LiteralPlus enables non-synchronizing literals for all payloads. This
 	// requires LITERAL+. This is only meaningful for clients.
 	LiteralPlus bool
+	// NoFlush leaves CRLF's data in the buffered writer instead of flushing
+	// it: a command writing many response lines (FETCH) flushes once at the
+	// end rather than once per line. Not in upstream.
+	NoFlush bool
 	// NewContinuationRequest creates a new continuation request. This is only
 	// meaningful for clients.
 	NewContinuationRequest func() *ContinuationRequest
@@ -68,6 +72,9 @@ func (enc *Encoder) CRLF() error {
 	enc.writeString("\r\n")
 	if enc.err != nil {
 		return enc.err
+	}
+	if enc.NoFlush {
+		return nil
 	}
 	return enc.w.Flush()
 }
