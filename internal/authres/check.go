@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/mail"
 	"strings"
-	"sync"
 	"time"
 
 	"blitiri.com.ar/go/spf"
@@ -34,7 +33,7 @@ type Options struct {
 // Checker computes Authentication-Results. It is safe for concurrent use.
 type Checker struct {
 	opts     Options
-	resolver *net.Resolver
+	resolver *resolver
 }
 
 // New returns a Checker.
@@ -71,17 +70,35 @@ type DKIMResult struct {
 	Domain string // d=
 }
 
+// SPFVerdict is the SPF result for an envelope, available as soon as MAIL
+// FROM is known.
+type SPFVerdict struct {
+	Result string
+	Domain string
+}
+
 // Check verifies message (the whole message as received, CRLF line ends)
 // and returns the verdicts. It never fails: DNS trouble is a temperror, a
 // malformed input a permerror or none.
 func (c *Checker) Check(ctx context.Context, env Envelope, message []byte) Results {
+	return c.CheckMessage(ctx, env, c.CheckSPF(ctx, env), message)
+}
+
+// CheckSPF runs the SPF check alone, so a session can start it at MAIL
+// FROM and have it ready by the end of the data.
+func (c *Checker) CheckSPF(ctx context.Context, env Envelope) SPFVerdict {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	var res Results
-	var wg sync.WaitGroup
-	wg.Go(func() { res.SPF, res.SPFDomain = c.checkSPF(ctx, env) })
-	wg.Go(func() { res.DKIM = c.checkDKIM(ctx, message) })
-	wg.Wait()
+	r, d := c.checkSPF(ctx, env)
+	return SPFVerdict{Result: r, Domain: d}
+}
+
+// CheckMessage completes Check with an SPF verdict already known.
+func (c *Checker) CheckMessage(ctx context.Context, env Envelope, spfVerdict SPFVerdict, message []byte) Results {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	res := Results{SPF: spfVerdict.Result, SPFDomain: spfVerdict.Domain}
+	res.DKIM = c.checkDKIM(ctx, message)
 	res.DMARC, res.DMARCDomain = c.checkDMARC(ctx, message, res)
 	return res
 }

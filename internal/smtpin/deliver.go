@@ -56,8 +56,14 @@ func (ss *session) deliver(ctx context.Context, msg []byte) reply {
 	if len(ss.rcpts) == 0 {
 		return replyLocalError
 	}
-	env := authres.Envelope{RemoteIP: ss.remoteIP, Helo: ss.helo, MailFrom: ss.from}
-	results := ss.s.auth.Check(ctx, env, msg)
+	env := ss.envelope()
+	var spf authres.SPFVerdict
+	select {
+	case spf = <-ss.spf:
+	case <-ctx.Done():
+		return replyLocalError
+	}
+	results := ss.s.auth.CheckMessage(ctx, env, spf, msg)
 	// RFC 8601 5: remove fields claiming our authserv-id before adding ours.
 	msg = authres.StripForged(msg, ss.s.auth.AuthServID())
 	now := time.Now()
@@ -112,9 +118,12 @@ func (ss *session) deliver(ctx context.Context, msg []byte) reply {
 	}
 	ok := reply{250, [3]int{2, 0, 0}, "delivered as " + ss.id, "Sent"}
 	for _, a := range ss.rcpts {
-		if err := ss.s.opts.Store.CountReceived(ctx, a.addr.Address, now); err != nil {
-			ss.s.log.Warn("count received", "tier", tier, "id", ss.id, "address", a.addr.Address, "err", err)
-		}
+		addr := a.addr.Address
+		ss.s.book.do(func(ctx context.Context) {
+			if err := ss.s.opts.Store.CountReceived(ctx, addr, now); err != nil {
+				ss.s.log.Warn("count received", "tier", tier, "address", addr, "err", err)
+			}
+		})
 		ss.logEvent(ctx, a.rcpt, ok, time.Since(ss.started))
 	}
 	return replyOK
@@ -179,10 +188,10 @@ func (ss *session) logEvent(ctx context.Context, rcpt string, r reply, delay tim
 			ss.s.log.Error("mail log", "tier", tier, "err", err)
 		}
 	}
-	ev := &store.Event{Tier: tier, QueueID: e.QueueID, Rcpt: rcpt, Delay: delay, Relay: e.Relay + " [" + e.RelayIP + "]", DSN: e.DSN, Status: r.stat, Detail: detail}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := ss.s.opts.Store.AddEvent(ctx, ev); err != nil {
-		ss.s.log.Warn("store event", "tier", tier, "id", ss.id, "err", err)
-	}
+	ev := &store.Event{Time: time.Now(), Tier: tier, QueueID: e.QueueID, Rcpt: rcpt, Delay: delay, Relay: e.Relay + " [" + e.RelayIP + "]", DSN: e.DSN, Status: r.stat, Detail: detail}
+	ss.s.book.do(func(ctx context.Context) {
+		if err := ss.s.opts.Store.AddEvent(ctx, ev); err != nil {
+			ss.s.log.Warn("store event", "tier", tier, "id", ev.QueueID, "err", err)
+		}
+	})
 }

@@ -245,3 +245,9 @@ func deadResolver(t testing.TB) string {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+type authresChecker = authres.Checker
+
+func newAuthresChecker(id, resolver string) *authres.Checker {
+	return authres.New(authres.Options{AuthServID: id, Resolver: resolver, Timeout: 2 * time.Second})
+}

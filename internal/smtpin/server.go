@@ -64,6 +64,7 @@ type Server struct {
 	tempfail *tempfailCache
 	metrics  *serverMetrics
 	smtp     *smtp.Server
+	book     *bookkeeper
 }
 
 // New checks opts and returns a Server.
@@ -113,6 +114,7 @@ func New(opts Options) (*Server, error) {
 		auth:     opts.Auth,
 		tempfail: &tempfailCache{st: opts.Store},
 		metrics:  getMetrics(),
+		book:     newBookkeeper(),
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
@@ -150,7 +152,7 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // ServeListeners serves on already-open listeners until ctx is cancelled;
-// it closes them when it returns.
+// it closes them when it returns. A Server serves once.
 func (s *Server) ServeListeners(ctx context.Context, ls ...net.Listener) error {
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
@@ -178,6 +180,7 @@ func (s *Server) ServeListeners(ctx context.Context, ls ...net.Listener) error {
 	if serr := s.smtp.Shutdown(shutCtx); serr != nil && !errors.Is(serr, smtp.ErrServerClosed) {
 		_ = s.smtp.Close()
 	}
+	s.book.close()
 	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		return fmt.Errorf("smtpin: serve: %w", err)
 	}

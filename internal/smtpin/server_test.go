@@ -47,16 +47,19 @@ func TestDeliverOneCopyPerUser(t *testing.T) {
 	if !strings.Contains(a, "spf=temperror") || !strings.Contains(a, "dmarc=temperror") {
 		t.Errorf("want spf and dmarc temperror with a dead resolver:\n%s", a)
 	}
-	// Counters.
-	row, err := e.st.AddressByName(context.Background(), "family@home.example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range row.Holders {
-		if h.Received != 1 || h.LastReceived.IsZero() {
-			t.Errorf("holder %s: received %d, last %v; want 1 and a time", h.UserName, h.Received, h.LastReceived)
+	// Counters, written just after the reply.
+	eventually(t, "the received counters", func() bool {
+		row, err := e.st.AddressByName(context.Background(), "family@home.example.test")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for _, h := range row.Holders {
+			if h.Received != 1 || h.LastReceived.IsZero() {
+				return false
+			}
+		}
+		return len(row.Holders) == 2
+	})
 	// Mail log: one Sent line per recipient address.
 	lines := mailLogLines(t, e)
 	if len(lines) != 2 {
@@ -67,9 +70,23 @@ func TestDeliverOneCopyPerUser(t *testing.T) {
 			t.Errorf("mail log line %+v", l)
 		}
 	}
-	evs, err := e.st.ListEvents(context.Background(), store.EventFilter{Tier: "smtp-in"})
-	if err != nil || len(evs) != 2 {
-		t.Fatalf("events: %v, %v", evs, err)
+	eventually(t, "two stored events", func() bool {
+		evs, err := e.st.ListEvents(context.Background(), store.EventFilter{Tier: "smtp-in"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs) == 2 && evs[0].DSN == "2.0.0" && evs[0].Status == "Sent"
+	})
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/addresses"
+	"github.com/cabalmail/cabalmail/internal/authres"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
@@ -36,6 +37,9 @@ type session struct {
 	started  time.Time
 	rcpts    []accepted
 	rcptSeen map[string]bool
+	// spf receives the SPF verdict, checked from MAIL FROM on while the
+	// client sends the rest.
+	spf chan authres.SPFVerdict
 }
 
 // accepted is a recipient we said 250 to.
@@ -105,7 +109,17 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		ss.utf8 = opts.UTF8
 		ss.size = opts.Size
 	}
+	spf := make(chan authres.SPFVerdict, 1)
+	ss.spf = spf
+	env := ss.envelope()
+	go func() {
+		spf <- ss.s.auth.CheckSPF(context.Background(), env)
+	}()
 	return nil
+}
+
+func (ss *session) envelope() authres.Envelope {
+	return authres.Envelope{RemoteIP: ss.remoteIP, Helo: ss.helo, MailFrom: ss.from}
 }
 
 // Rcpt implements smtp.Session (RFC 5321 4.1.1.3). The verdict is read
@@ -222,7 +236,9 @@ func (ss *session) finish(ctx context.Context, r reply) error {
 	}
 	ss.s.metrics.transactions.WithLabelValues(r.dsn()).Inc()
 	if r.code == 250 {
-		return nil
+		// go-smtp sends an SMTPError's code as is, 250 included, which
+		// lets the reply name the queue ID of the mail log.
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "delivered as " + ss.id}
 	}
 	for _, a := range ss.rcpts {
 		ss.logEvent(ctx, a.rcpt, r, time.Since(ss.started))
@@ -247,7 +263,7 @@ func (ss *session) Reset() {
 }
 
 func (ss *session) resetTransaction() {
-	ss.id, ss.from, ss.utf8, ss.size = "", "", false, 0
+	ss.id, ss.from, ss.utf8, ss.size, ss.spf = "", "", false, 0, nil
 	ss.rcpts = nil
 	ss.rcptSeen = map[string]bool{}
 }

@@ -1,0 +1,313 @@
+package smtpin
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// BenchmarkSMTPSource runs Postfix's smtp-source against our MX and against
+// Postfix from Debian delivering to a Maildir, side by side in one run, with
+// the same load: 20 sessions, 5 KB messages, 5,000 messages (override with
+// CABALMAIL_BENCH_MESSAGES). It reports messages per second until every
+// message is durably in its mailbox, and p50/p99 time per transaction
+// (MAIL FROM to the end-of-data reply, measured by a pass-through proxy in
+// front of both servers). Run it alone:
+//
+//	go test -run '^$' -bench SMTPSource -benchtime 1x ./internal/smtpin
+func BenchmarkSMTPSource(b *testing.B) {
+	needBinaries(b, "smtp-source", "postfix", "postconf")
+	n := 5000
+	if v := os.Getenv("CABALMAIL_BENCH_MESSAGES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("cabalmail", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			e := newTestEnv(b, func(o *Options) {
+				o.Auth = nil // replaced below
+			})
+			e.srv.auth = fastDNSChecker(b)
+			b.StartTimer()
+			res := runSMTPSource(b, e.addr, "shop@x1.example.test", n, func() int {
+				return n // every 250 means the message is durable
+			})
+			b.StopTimer()
+			if got := len(e.inbox("alice")); got != n {
+				b.Fatalf("alice has %d messages, want %d", got, n)
+			}
+			res.report(b)
+		}
+	})
+	b.Run("postfix-maildir", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			addr, box := startPostfixMaildir(b)
+			b.StartTimer()
+			res := runSMTPSource(b, addr, "user@bench.test", n, func() int { return countFiles(box) })
+			b.StopTimer()
+			res.report(b)
+		}
+	})
+}
+
+type loadResult struct {
+	n        int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r loadResult) report(b *testing.B) {
+	b.ReportMetric(float64(r.n)/r.elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+	b.Logf("%d messages in %v: %.0f msgs/s, p50 %v, p99 %v", r.n, r.elapsed.Round(time.Millisecond), float64(r.n)/r.elapsed.Seconds(), r.p50, r.p99)
+}
+
+// runSMTPSource sends n messages through a timing proxy and waits until
+// durable() reports all n stored.
+func runSMTPSource(b *testing.B, target, rcpt string, n int, durable func() int) loadResult {
+	b.Helper()
+	p := startTimingProxy(b, target)
+	start := time.Now()
+	cmd := exec.Command("smtp-source", "-s", "20", "-l", "5120", "-m", strconv.Itoa(n),
+		"-f", "sender@remote.example", "-t", rcpt, "-M", "client.remote.example", p.addr)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("smtp-source: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for durable() < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d messages stored", durable(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	lat := p.latencies()
+	if len(lat) != n {
+		b.Fatalf("proxy saw %d transactions, want %d", len(lat), n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return loadResult{n: n, elapsed: elapsed, p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
+}
+
+// timingProxy passes SMTP through and times each transaction from MAIL
+// FROM to the reply that ends the data (smtp-source does not pipeline).
+type timingProxy struct {
+	addr string
+	mu   sync.Mutex
+	lat  []time.Duration
+}
+
+func startTimingProxy(b *testing.B, target string) *timingProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &timingProxy{addr: l.Addr().String()}
+	b.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c, target)
+		}
+	}()
+	return p
+}
+
+func (p *timingProxy) latencies() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.lat...)
+}
+
+func (p *timingProxy) serve(c net.Conn, target string) {
+	defer c.Close()
+	s, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var start time.Time
+	dataSent := false // the "." line went out; the next reply ends the transaction
+	go func() {
+		r := bufio.NewReader(c)
+		inData := false
+		for {
+			line, err := r.ReadString('\n')
+			if len(line) > 0 {
+				mu.Lock()
+				switch {
+				case inData && line == ".\r\n":
+					inData, dataSent = false, true
+				case inData:
+				case strings.HasPrefix(strings.ToUpper(line), "MAIL FROM"):
+					start = time.Now()
+				case strings.HasPrefix(strings.ToUpper(line), "DATA"):
+					inData = true
+				}
+				mu.Unlock()
+				if _, werr := io.WriteString(s, line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				_ = s.(*net.TCPConn).CloseWrite()
+				return
+			}
+		}
+	}()
+	r := bufio.NewReader(s)
+	for {
+		line, err := r.ReadString('\n')
+		if len(line) > 0 {
+			mu.Lock()
+			if dataSent && len(line) > 3 && line[3] == ' ' {
+				dataSent = false
+				if strings.HasPrefix(line, "250") {
+					p.mu.Lock()
+					p.lat = append(p.lat, time.Since(start))
+					p.mu.Unlock()
+				}
+			}
+			mu.Unlock()
+			if _, werr := io.WriteString(c, line); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// fastDNSChecker returns an authres checker whose resolver is a loopback
+// DNS server answering every query at once with "no such name", so the
+// benchmark measures the MX, not the network.
+func fastDNSChecker(b *testing.B) *authresChecker {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNameError)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	b.Cleanup(func() { _ = srv.Shutdown() })
+	return newAuthresChecker("mail."+testApex, pc.LocalAddr().String())
+}
+
+// startPostfixMaildir runs a second private Postfix that accepts mail for
+// bench.test on a loopback port and delivers it with virtual(8) into one
+// Maildir; it returns the SMTP address and the Maildir's new/ directory.
+func startPostfixMaildir(b *testing.B) (string, string) {
+	b.Helper()
+	dir := worldTraversableTempDir(b)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	conf := filepath.Join(dir, "conf")
+	for _, d := range []string{conf, filepath.Join(dir, "queue"), filepath.Join(dir, "data"), filepath.Join(dir, "vmail", "box")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	master, err := os.ReadFile("/etc/postfix/master.cf")
+	if err != nil {
+		b.Skipf("no /etc/postfix/master.cf: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(master), "\n") {
+		if strings.HasPrefix(line, "smtp      inet") {
+			line = addr + " inet n - n - - smtpd"
+		}
+		out = append(out, line)
+	}
+	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.bench.test
+mydestination =
+mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = bench.test
+virtual_mailbox_base = %[1]s/vmail
+virtual_mailbox_maps = static:box/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+virtual_minimum_uid = 100
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtp_dns_support_level = disabled
+alias_maps =
+alias_database =
+`, dir)
+	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"chown", "postfix", filepath.Join(dir, "data")},
+		{"chown", "-R", "65534:65534", filepath.Join(dir, "vmail")},
+		{"postconf", "-c", conf, "-F", "*/*/chroot = n"},
+		{"postfix", "-c", conf, "start"},
+	} {
+		if o, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %v\n%s", args, err, o)
+		}
+	}
+	b.Cleanup(func() { _ = exec.Command("postfix", "-c", conf, "stop").Run() })
+	// Wait for smtpd to listen.
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			break
+		}
+		if i > 100 {
+			b.Fatalf("Postfix does not listen on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return addr, filepath.Join(dir, "vmail", "box", "new")
+}
+
+func countFiles(dir string) int {
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	return len(names)
+}
