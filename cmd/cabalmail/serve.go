@@ -34,7 +34,8 @@ type role struct {
 // not yet available.
 func availableRoles() map[string]role {
 	return map[string]role{
-		"smtp-in": smtpInRole(),
+		"smtp-in":  smtpInRole(),
+		"smtp-out": smtpOutRole(),
 
 		"imap": imapRole(),
 		"dns":  dnsRole(),

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cabalmail/cabalmail/internal/blob"
+	"github.com/cabalmail/cabalmail/internal/config"
+	"github.com/cabalmail/cabalmail/internal/delivery"
+	"github.com/cabalmail/cabalmail/internal/queue"
+	"github.com/cabalmail/cabalmail/internal/submission"
+)
+
+// smtpOutRole is the outbound tier: the submission listeners in front of
+// the durable queue, and the delivery runner behind it.
+func smtpOutRole() role {
+	return role{
+		name: "smtp-out",
+		describe: func(cfg *config.Config) string {
+			var parts []string
+			if l := cfg.Submission.ListenSTARTTLS; len(l) > 0 {
+				parts = append(parts, strings.Join(l, ", ")+" (submission, STARTTLS)")
+			}
+			if l := cfg.Submission.ListenTLS; len(l) > 0 {
+				parts = append(parts, strings.Join(l, ", ")+" (submission, TLS)")
+			}
+			if len(parts) == 0 {
+				return "no submission listeners; delivering the queue"
+			}
+			return strings.Join(parts, "; ")
+		},
+		run: runSMTPOut,
+	}
+}
+
+func runSMTPOut(ctx context.Context, n *node) error {
+	tlsConf, err := n.TLS()
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	mb, err := n.Mailboxes(ctx)
+	if err != nil {
+		return err
+	}
+	blobs, err := blob.OpenDir(n.cfg.Store.BlobDir)
+	if err != nil {
+		return fmt.Errorf("open blob store: %w", err)
+	}
+	logger := n.logger.With("tier", "smtp-out")
+	q, err := queue.Open(ctx, queue.Options{
+		Store:    n.app.st,
+		Blobs:    blobs,
+		Logger:   logger,
+		Hostname: n.cfg.Hostname,
+	})
+	if err != nil {
+		return err
+	}
+	runner, err := delivery.New(delivery.Options{
+		Queue:     q,
+		Mailboxes: mb,
+		Addresses: n.app.addresses,
+		Routes:    n.cfg.Outbound.Route,
+		Resolver:  n.cfg.Outbound.Resolver,
+		Hostname:  n.cfg.Hostname,
+		MailLog:   n.mailLog,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	running := 1
+	go func() { errc <- runner.Run(ctx) }()
+	s := n.cfg.Submission
+	if len(s.ListenSTARTTLS)+len(s.ListenTLS) > 0 {
+		srv, err := submission.New(submission.Options{
+			Store:                   n.app.st,
+			Accounts:                n.app.accounts,
+			Domains:                 n.app.domains,
+			Queue:                   q,
+			Hostname:                n.cfg.Hostname,
+			TLS:                     tlsConf,
+			ListenSTARTTLS:          s.ListenSTARTTLS,
+			ListenTLS:               s.ListenTLS,
+			Dev:                     n.cfg.Dev,
+			MaxRecipients:           s.MaxRecipients,
+			MaxMessagesPerDay:       s.MaxMessagesPerDay,
+			MaxMessageSize:          s.MaxMessageSize,
+			ReceivedRevealsClientIP: s.ReceivedRevealsClientIP,
+			Logger:                  logger,
+		})
+		if err != nil {
+			cancel()
+			<-errc
+			return err
+		}
+		running++
+		go func() { errc <- srv.Serve(ctx) }()
+	}
+	var first error
+	for ; running > 0; running-- {
+		err := <-errc
+		if err != nil && !errors.Is(err, context.Canceled) && first == nil {
+			first = err
+		}
+		cancel() // either half stopping stops the tier
+	}
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
