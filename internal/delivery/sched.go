@@ -99,7 +99,7 @@ func (s *scheduler) startLocked(ctx context.Context) {
 	for i := 0; i < len(s.order) && s.active < s.conc; {
 		key := s.order[i]
 		d := s.dests[key]
-		if len(d.jobs) == 0 {
+		if d == nil || len(d.jobs) == 0 {
 			s.order = append(s.order[:i], s.order[i+1:]...)
 			continue
 		}
