@@ -203,7 +203,7 @@ func (p *timingProxy) serve(c net.Conn, target string) {
 // fastDNSChecker returns an authres checker whose resolver is a loopback
 // DNS server answering every query at once with "no such name", so the
 // benchmark measures the MX, not the network.
-func fastDNSChecker(b *testing.B) *authresChecker {
+func fastDNSChecker(b testing.TB) *authresChecker {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -115,22 +115,7 @@ func startTestEnv(t testing.TB, dir string, seed bool, tune func(*Options)) *tes
 	e := &testEnv{t: t, st: st, mb: mb, blobs: blobs, users: map[string]int64{}, mailLog: &syncBuffer{}}
 	e.addrs = addresses.New(st, addresses.Options{ControlDomain: "mail." + testApex})
 	if seed {
-		if _, err := domains.New(st, domains.Options{ControlDomain: "mail." + testApex}).Add(ctx, "operator", testApex); err != nil {
-			t.Fatal(err)
-		}
-		acc := accounts.New(st)
-		for _, name := range []string{"alice", "bob"} {
-			if _, err := acc.Add(ctx, name, "password-"+name, false); err != nil {
-				t.Fatal(err)
-			}
-		}
-		e.newAddress("shop@x1.example.test", "alice")
-		e.newAddress("bank@x1.example.test", "alice")
-		e.newAddress("family@home.example.test", "alice", "bob")
-		e.newAddress("paused@x2.example.test", "bob")
-		if err := e.addrs.Suspend(ctx, addresses.Operator(), "paused@x2.example.test"); err != nil {
-			t.Fatal(err)
-		}
+		seedStore(t, st)
 	}
 	for _, name := range []string{"alice", "bob"} {
 		if u, err := st.UserByName(ctx, name); err == nil {
@@ -183,10 +168,35 @@ func startTestEnv(t testing.TB, dir string, seed bool, tune func(*Options)) *tes
 	return e
 }
 
-func (e *testEnv) newAddress(addr string, users ...string) {
-	e.t.Helper()
-	if _, err := e.addrs.Create(context.Background(), addresses.Operator(), addresses.CreateRequest{Address: addr, Users: users}); err != nil {
-		e.t.Fatal(err)
+// seedStore adds the apex, users alice and bob, and their addresses.
+func seedStore(t testing.TB, st store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := domains.New(st, domains.Options{ControlDomain: "mail." + testApex}).Add(ctx, "operator", testApex); err != nil {
+		t.Fatal(err)
+	}
+	acc := accounts.New(st)
+	for _, name := range []string{"alice", "bob"} {
+		if _, err := acc.Add(ctx, name, "password-"+name, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs := addresses.New(st, addresses.Options{ControlDomain: "mail." + testApex})
+	for _, a := range []struct {
+		addr  string
+		users []string
+	}{
+		{"shop@x1.example.test", []string{"alice"}},
+		{"bank@x1.example.test", []string{"alice"}},
+		{"family@home.example.test", []string{"alice", "bob"}},
+		{"paused@x2.example.test", []string{"bob"}},
+	} {
+		if _, err := addrs.Create(ctx, addresses.Operator(), addresses.CreateRequest{Address: a.addr, Users: a.users}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := addrs.Suspend(ctx, addresses.Operator(), "paused@x2.example.test"); err != nil {
+		t.Fatal(err)
 	}
 }
 
