@@ -51,6 +51,8 @@ func commands() []command {
 		{"address", "create, list, suspend, reinstate and revoke addresses", runAddress},
 		{"domain", "add and list mail apexes; print their DNS records", runDomain},
 		{"inbound", "inbound tempfail on [--for 4h] | off | status: hold back the MX tier's 5xx answers", runInbound},
+		{"mailq", "list the outbound queue: id, age, size, sender, recipients, state, last error, next attempt", runMailq},
+		{"queue", "retry|hold|release|delete ID|--all: act on queued outbound messages", runQueue},
 		{"version", "print the version", runVersion},
 	}
 }
