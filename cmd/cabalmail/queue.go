@@ -18,7 +18,7 @@ func openQueue(ctx context.Context, e *env, cfgFlag string) (*app, *queue.Queue,
 	if err != nil {
 		return nil, nil, err
 	}
-	blobs, err := blob.OpenDir(a.cfg.Store.BlobDir)
+	blobs, err := blob.OpenDir(a.cfg.Store.QueueDir)
 	if err != nil {
 		a.Close()
 		return nil, nil, err

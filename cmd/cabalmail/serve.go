@@ -38,8 +38,8 @@ func availableRoles() map[string]role {
 		"smtp-out": smtpOutRole(),
 
 		"imap": imapRole(),
-		"dns":  dnsRole(),
 		"web":  webRole(),
+		"dns":  dnsRole(),
 	}
 }
 
@@ -72,6 +72,7 @@ func (n *node) Mailboxes(ctx context.Context) (*mailbox.Store, error) {
 		n.mb, n.mbErr = mailbox.Open(context.WithoutCancel(ctx), mailbox.Options{
 			Store:          n.app.st,
 			Blobs:          mailbox.BlobsOf(blobs),
+			OwnsBlobs:      true, // queued bodies live in store.queue_dir
 			Logger:         n.logger,
 			DefaultQuota:   n.cfg.Mailbox.QuotaBytes,
 			MaxMessageSize: n.cfg.SMTPIn.MaxMessageSize,

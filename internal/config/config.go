@@ -57,6 +57,9 @@ type Store struct {
 	Path    string `toml:"path"`     // sqlite database file; default cabalmail.db
 	DSN     string `toml:"dsn"`      // postgres connection string
 	BlobDir string `toml:"blob_dir"` // message bodies; default blobs
+	// QueueDir holds the bodies of queued outbound messages, apart from
+	// mailbox bodies so each owner may sweep its own orphans; default queue.
+	QueueDir string `toml:"queue_dir"`
 }
 
 // TLS names the certificate, either files or ACME.
@@ -392,6 +395,9 @@ func (c *Config) applyDefaults() {
 	if c.Store.BlobDir == "" {
 		c.Store.BlobDir = "blobs"
 	}
+	if c.Store.QueueDir == "" {
+		c.Store.QueueDir = "queue"
+	}
 	if c.TLS.ACME && c.TLS.ACMECache == "" {
 		c.TLS.ACMECache = "acme"
 	}
@@ -446,7 +452,7 @@ func (c *Config) resolvePaths(base string) error {
 		return fmt.Errorf("config: data_dir: %w", err)
 	}
 	c.DataDir = abs
-	for _, p := range []*string{&c.Store.Path, &c.Store.BlobDir, &c.TLS.Cert, &c.TLS.Key, &c.TLS.ACMECache, &c.Log.MailLog} {
+	for _, p := range []*string{&c.Store.Path, &c.Store.BlobDir, &c.Store.QueueDir, &c.TLS.Cert, &c.TLS.Key, &c.TLS.ACMECache, &c.Log.MailLog} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(c.DataDir, *p)
 		}

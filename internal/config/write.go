@@ -104,6 +104,7 @@ dev = true   # plain-text logins allowed from loopback; never on a public host
 driver = "sqlite"
 path = "cabalmail.db"
 blob_dir = "blobs"
+queue_dir = "queue"
 
 [tls]
 {{- if .ACME}}
