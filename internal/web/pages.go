@@ -330,11 +330,15 @@ func (s *Server) pageSignup(w http.ResponseWriter, r *http.Request, c *caller) (
 
 func (s *Server) pageSignupPost(w http.ResponseWriter, r *http.Request, c *caller) (string, error) {
 	name := strings.TrimSpace(r.PostFormValue("username"))
+	var u store.User
+	var err error
 	if p, p2 := r.PostFormValue("password"), r.PostFormValue("password2"); p != p2 {
-		return "", errf(http.StatusBadRequest, "invalid", "the two passwords differ")
+		err = errf(http.StatusBadRequest, "invalid", "the two passwords differ")
+	} else {
+		u, err = s.signUp(r, name, p, r.PostFormValue("invite"))
 	}
-	u, err := s.signUp(r, name, r.PostFormValue("password"), r.PostFormValue("invite"))
 	if err != nil {
+		// The form comes back with what was typed, bar the passwords.
 		ae := classify(err)
 		if ae.Status >= 500 {
 			return "", err
