@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TOTP", func(t *testing.T) { testTOTP(t, fresh) })
 	t.Run("TokenListing", func(t *testing.T) { testTokenListing(t, fresh) })
 	runMailboxes(t, fresh) // mailbox.go
+	runQueue(t, fresh)     // queue.go
 }
 
 // opener is the per-subtest store factory Run hands to each test.
