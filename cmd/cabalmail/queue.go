@@ -23,7 +23,7 @@ func openQueue(ctx context.Context, e *env, cfgFlag string) (*app, *queue.Queue,
 		a.Close()
 		return nil, nil, err
 	}
-	q, err := queue.Open(ctx, queue.Options{Store: a.st, Blobs: blobs, Hostname: a.cfg.Hostname})
+	q, err := queue.Open(ctx, queue.Options{Store: a.st, Blobs: blobs, Hostname: a.cfg.Hostname, Retry: queue.PolicyOf(a.cfg.Outbound)})
 	if err != nil {
 		a.Close()
 		return nil, nil, err

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -144,7 +145,38 @@ type Mailbox struct {
 type Outbound struct {
 	Resolver string  `toml:"resolver"` // host:port of a DNS server; empty = the system resolver
 	Route    []Route `toml:"route"`
+
+	// The retry schedule of deferred recipients: the first retry after
+	// RetryFirst, each next wait doubled up to RetryMax; one delay notice
+	// to the sender once a message is DelayNotice old; deferred
+	// recipients fail for good once it is GiveUp old.
+	RetryFirst  Duration `toml:"retry_first"`  // default 5m
+	RetryMax    Duration `toml:"retry_max"`    // default 4h
+	DelayNotice Duration `toml:"delay_notice"` // default 4h
+	GiveUp      Duration `toml:"give_up"`      // default 96h
+	Concurrency int      `toml:"concurrency"`  // SMTP sessions and local deliveries at once; default 50
+	PerDomain   int      `toml:"per_domain"`   // sessions to one destination domain at once; default 10
 }
+
+// Duration is a time.Duration written in the file as a Go duration string
+// ("5m", "4h", "90s").
+type Duration time.Duration
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"5m\" or \"4h\", got %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as Go does ("4h0m0s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// String is the duration as Go writes it.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // Route sends mail for one domain (or "*") to a smarthost.
 type Route struct {
@@ -206,7 +238,7 @@ func Parse(doc []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, describeDecodeError(err)
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(doc); err != nil {
 		var ke *keyError
 		if errors.As(err, &ke) {
 			if line := lineOfKey(doc, ke.key); line > 0 {
@@ -251,7 +283,7 @@ func keyErr(key, format string, args ...any) error {
 	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
 }
 
-func (c *Config) validate() error {
+func (c *Config) validate(doc []byte) error {
 	if c.ControlDomain == "" {
 		return keyErr("control_domain", "is required")
 	}
@@ -357,6 +389,9 @@ func (c *Config) validate() error {
 			return keyErr(key+".username", "username and password must be given together")
 		}
 	}
+	if err := c.Outbound.check(func(key string) bool { return lineOfKey(doc, key) > 0 }); err != nil {
+		return err
+	}
 	for i, r := range c.DNS.Record {
 		if err := checkDNSRecord(fmt.Sprintf("dns.record[%d]", i), r); err != nil {
 			return err
@@ -428,6 +463,7 @@ func (c *Config) applyDefaults() {
 	if c.Web.Signup == "" {
 		c.Web.Signup = "closed"
 	}
+	c.Outbound.applyDefaults()
 	for i := range c.DNS.Record {
 		r := &c.DNS.Record[i]
 		r.Name = strings.TrimSuffix(strings.ToLower(r.Name), ".") + "."
@@ -435,6 +471,80 @@ func (c *Config) applyDefaults() {
 		if r.TTL == 0 {
 			r.TTL = DefaultDNSRecordTTL
 		}
+	}
+}
+
+// Outbound defaults, applied after validation.
+const (
+	DefaultRetryFirst  = Duration(5 * time.Minute)
+	DefaultRetryMax    = Duration(4 * time.Hour)
+	DefaultDelayNotice = Duration(4 * time.Hour)
+	DefaultGiveUp      = Duration(96 * time.Hour)
+	DefaultConcurrency = 50
+	DefaultPerDomain   = 10
+)
+
+// check validates the retry and concurrency keys as the file gives them;
+// a key left out takes its default before the cross-checks. present
+// reports whether the file sets a key, so a written zero is refused
+// rather than mistaken for a default.
+func (o *Outbound) check(present func(key string) bool) error {
+	durations := []struct {
+		key string
+		v   Duration
+	}{
+		{"outbound.retry_first", o.RetryFirst},
+		{"outbound.retry_max", o.RetryMax},
+		{"outbound.delay_notice", o.DelayNotice},
+		{"outbound.give_up", o.GiveUp},
+	}
+	for _, d := range durations {
+		if d.v < 0 || d.v == 0 && present(d.key) {
+			return keyErr(d.key, "must be positive, not %s", d.v)
+		}
+	}
+	if o.Concurrency < 0 || o.Concurrency == 0 && present("outbound.concurrency") {
+		return keyErr("outbound.concurrency", "must be positive, not %d", o.Concurrency)
+	}
+	if o.PerDomain < 0 || o.PerDomain == 0 && present("outbound.per_domain") {
+		return keyErr("outbound.per_domain", "must be positive, not %d", o.PerDomain)
+	}
+	first, maxWait := orDuration(o.RetryFirst, DefaultRetryFirst), orDuration(o.RetryMax, DefaultRetryMax)
+	if first > maxWait {
+		key := "outbound.retry_first"
+		if o.RetryMax != 0 {
+			key = "outbound.retry_max"
+		}
+		return keyErr(key, "retry_first (%s) must not exceed retry_max (%s)", first, maxWait)
+	}
+	notice, giveUp := orDuration(o.DelayNotice, DefaultDelayNotice), orDuration(o.GiveUp, DefaultGiveUp)
+	if notice >= giveUp {
+		key := "outbound.delay_notice"
+		if o.GiveUp != 0 {
+			key = "outbound.give_up"
+		}
+		return keyErr(key, "delay_notice (%s) must be shorter than give_up (%s)", notice, giveUp)
+	}
+	return nil
+}
+
+func orDuration(d, def Duration) Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func (o *Outbound) applyDefaults() {
+	o.RetryFirst = orDuration(o.RetryFirst, DefaultRetryFirst)
+	o.RetryMax = orDuration(o.RetryMax, DefaultRetryMax)
+	o.DelayNotice = orDuration(o.DelayNotice, DefaultDelayNotice)
+	o.GiveUp = orDuration(o.GiveUp, DefaultGiveUp)
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.PerDomain == 0 {
+		o.PerDomain = DefaultPerDomain
 	}
 }
 

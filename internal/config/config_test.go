@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTemplatesParse(t *testing.T) {
@@ -91,6 +92,16 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"negative submission size", "control_domain = \"mail.example.test\"\n[submission]\nmax_message_size = -1\n", "line 3: key submission.max_message_size: must not be negative"},
 		{"submission reveal not bool", "control_domain = \"mail.example.test\"\n[submission]\nreceived_reveals_client_ip = \"yes\"\n", "line 3:"},
 		{"unknown submission key", "control_domain = \"mail.example.test\"\n[submission]\nmax_rcpts = 5\n", "line 3: unknown key submission.max_rcpts"},
+		{"bad retry duration", "control_domain = \"mail.example.test\"\n[outbound]\nretry_first = \"soon\"\n", "line 3: key outbound.retry_first: want a duration"},
+		{"retry duration not a string", "control_domain = \"mail.example.test\"\n[outbound]\nretry_max = 300\n", "line 3:"},
+		{"negative retry", "control_domain = \"mail.example.test\"\n[outbound]\n\nretry_first = \"-5m\"\n", "line 4: key outbound.retry_first: must be positive"},
+		{"zero give up", "control_domain = \"mail.example.test\"\n[outbound]\ngive_up = \"0s\"\n", "line 3: key outbound.give_up: must be positive"},
+		{"first above max", "control_domain = \"mail.example.test\"\n[outbound]\nretry_first = \"1h\"\nretry_max = \"30m\"\n", "line 4: key outbound.retry_max: retry_first (1h0m0s) must not exceed retry_max (30m0s)"},
+		{"first above default max", "control_domain = \"mail.example.test\"\n[outbound]\nretry_first = \"5h\"\n", "line 3: key outbound.retry_first: retry_first (5h0m0s) must not exceed retry_max (4h0m0s)"},
+		{"notice not before give up", "control_domain = \"mail.example.test\"\n[outbound]\ndelay_notice = \"96h\"\ngive_up = \"96h\"\n", "line 4: key outbound.give_up: delay_notice (96h0m0s) must be shorter than give_up (96h0m0s)"},
+		{"zero concurrency", "control_domain = \"mail.example.test\"\n[outbound]\nconcurrency = 0\n", "line 3: key outbound.concurrency: must be positive"},
+		{"negative per domain", "control_domain = \"mail.example.test\"\n[outbound]\nper_domain = -1\n", "line 3: key outbound.per_domain: must be positive"},
+		{"unknown outbound key", "control_domain = \"mail.example.test\"\n[outbound]\nretry = \"5m\"\n", "line 3: unknown key outbound.retry"},
 		{"acme and cert", "control_domain = \"mail.example.test\"\n[tls]\nacme = true\ncert = \"a\"\nkey = \"b\"\n", "line 3: key tls.acme"},
 	}
 	for _, tt := range tests {
@@ -202,5 +213,27 @@ func TestWebSignup(t *testing.T) {
 		if c.Web.Signup != want {
 			t.Errorf("%q: web.signup = %q, want %q", doc, c.Web.Signup, want)
 		}
+	}
+}
+
+func TestOutboundSchedule(t *testing.T) {
+	c, err := Parse([]byte("control_domain = \"mail.example.test\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Outbound
+	if o.RetryFirst != Duration(5*time.Minute) || o.RetryMax != Duration(4*time.Hour) || o.DelayNotice != Duration(4*time.Hour) ||
+		o.GiveUp != Duration(96*time.Hour) || o.Concurrency != 50 || o.PerDomain != 10 {
+		t.Errorf("outbound defaults = %+v", o)
+	}
+	c, err = Parse([]byte("control_domain = \"mail.example.test\"\n[outbound]\nretry_first = \"90s\"\nretry_max = \"1h30m\"\n" +
+		"delay_notice = \"2h\"\ngive_up = \"48h\"\nconcurrency = 8\nper_domain = 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = c.Outbound
+	if time.Duration(o.RetryFirst) != 90*time.Second || time.Duration(o.RetryMax) != 90*time.Minute ||
+		time.Duration(o.DelayNotice) != 2*time.Hour || time.Duration(o.GiveUp) != 48*time.Hour || o.Concurrency != 8 || o.PerDomain != 2 {
+		t.Errorf("outbound values = %+v", o)
 	}
 }

@@ -146,6 +146,12 @@ quota_bytes = 0   # per-user quota in bytes; 0 = none
 
 [outbound]
 resolver = ""     # host:port of a DNS server for MX look-ups; empty = the system resolver
+retry_first = "5m"    # first retry of a deferred recipient; each next wait doubles
+retry_max = "4h"      # longest wait between retries
+delay_notice = "4h"   # the sender is told once when a message is still deferred this long
+give_up = "96h"       # deferred recipients fail for good at this age
+concurrency = 50      # delivery sessions at once
+per_domain = 10       # delivery sessions to one domain at once
 # [[outbound.route]]
 # domain = "*"
 # relay = "smtp.provider.example:587"

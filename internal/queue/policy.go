@@ -4,7 +4,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/cabalmail/cabalmail/internal/config"
 )
+
+// PolicyOf returns the retry schedule of the [outbound] section
+// (retry_first, retry_max, delay_notice, give_up).
+func PolicyOf(o config.Outbound) RetryPolicy {
+	return RetryPolicy{First: time.Duration(o.RetryFirst), Max: time.Duration(o.RetryMax),
+		DelayNotice: time.Duration(o.DelayNotice), GiveUp: time.Duration(o.GiveUp)}
+}
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.First == 0 {
