@@ -71,6 +71,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Batch is how many messages are claimed at once; 0 = 200.
 	Batch int
+	// Lease is how long a claim lasts before another worker may take the
+	// message (renewed while the attempt runs); 0 = 15 minutes. It bounds
+	// how long the messages of a crashed worker wait.
+	Lease time.Duration
 }
 
 // Runner delivers queued messages.
@@ -129,6 +133,9 @@ func New(opts Options) (*Runner, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = 200
 	}
+	if opts.Lease <= 0 {
+		opts.Lease = defaultLease
+	}
 	if opts.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -154,7 +161,7 @@ func New(opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{opts: opts, q: opts.Queue, log: opts.Logger, owner: owner, lease: defaultLease, dns: res,
+	r := &Runner{opts: opts, q: opts.Queue, log: opts.Logger, owner: owner, lease: opts.Lease, dns: res,
 		finishC: make(chan struct{}, 1), slots: make(chan struct{}, 4*opts.Batch)}
 	r.sched = newScheduler(opts.Concurrency, opts.PerDomain, r.runSession)
 	return r, nil
