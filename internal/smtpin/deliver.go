@@ -188,6 +188,9 @@ func (ss *session) logEvent(ctx context.Context, rcpt string, r reply, delay tim
 			ss.s.log.Error("mail log", "tier", tier, "err", err)
 		}
 	}
+	if r.code/100 == 2 && !ss.s.opts.StoreSentEvents {
+		return
+	}
 	ev := &store.Event{Time: time.Now(), Tier: tier, QueueID: e.QueueID, Rcpt: rcpt, Delay: delay, Relay: e.Relay + " [" + e.RelayIP + "]", DSN: e.DSN, Status: r.stat, Detail: detail}
 	ss.s.book.do(func(ctx context.Context) {
 		if err := ss.s.opts.Store.AddEvent(ctx, ev); err != nil {

@@ -29,7 +29,8 @@ import (
 // the MX tier depends on fail, as when the database is unreachable.
 type faultyStore struct {
 	store.Store
-	down atomic.Bool
+	down  atomic.Bool
+	panic atomic.Bool // AddressByName panics, standing for a bug in our code
 }
 
 var errStoreDown = errors.New("test: store unavailable")
@@ -42,6 +43,9 @@ func (f *faultyStore) ListDomains(ctx context.Context) ([]store.Domain, error) {
 }
 
 func (f *faultyStore) AddressByName(ctx context.Context, a string) (store.Address, error) {
+	if f.panic.Load() {
+		panic("test: a bug while looking up " + a)
+	}
 	if f.down.Load() {
 		return store.Address{}, errStoreDown
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestDeliverOneCopyPerUser(t *testing.T) {
-	e := newTestEnv(t, nil)
+	e := newTestEnv(t, func(o *Options) { o.StoreSentEvents = true })
 	c := dial(t, e.addr)
 	c.ehlo()
 	c.must("250", "MAIL FROM:<sender@remote.example>")
@@ -229,4 +229,43 @@ func TestTempfailSwitch(t *testing.T) {
 	time.Sleep(tempfailCacheFor + 100*time.Millisecond)
 	// Unsure whether to hold 5xx back: hold them back.
 	c.must("451 4.3.0", "RCPT TO:<nobody@x1.example.test>")
+}
+
+func TestPanicIs451(t *testing.T) {
+	e := newTestEnv(t, nil)
+	c := dial(t, e.addr)
+	c.ehlo()
+	c.must("250", "MAIL FROM:<sender@remote.example>")
+	e.st.panic.Store(true)
+	c.must("451 4.3.0", "RCPT TO:<shop@x1.example.test>")
+	e.st.panic.Store(false)
+	c.must("250", "RCPT TO:<shop@x1.example.test>")
+	if got := c.data(testMessage("after-panic")); !strings.HasPrefix(got, "250") {
+		t.Fatalf("after a recovered panic: %q", got)
+	}
+	if !strings.Contains(e.mailLog.String(), "dsn=4.3.0, stat=Deferred") {
+		t.Errorf("mail log lacks the deferral:\n%s", e.mailLog.String())
+	}
+}
+
+func TestSentEventsOffByDefault(t *testing.T) {
+	e := newTestEnv(t, nil)
+	c := dial(t, e.addr)
+	c.ehlo()
+	c.must("250", "MAIL FROM:<sender@remote.example>")
+	c.must("550 5.1.1", "RCPT TO:<nobody@x1.example.test>")
+	c.must("250", "RCPT TO:<shop@x1.example.test>")
+	if got := c.data(testMessage("ev")); !strings.HasPrefix(got, "250") {
+		t.Fatal(got)
+	}
+	eventually(t, "the refusal's event", func() bool {
+		evs, err := e.st.ListEvents(context.Background(), store.EventFilter{Tier: "smtp-in"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs) == 1 && evs[0].DSN == "5.1.1" && evs[0].Rcpt == "nobody@x1.example.test"
+	})
+	if !strings.Contains(e.mailLog.String(), "dsn=2.0.0, stat=Sent") {
+		t.Errorf("the delivery is not in the mail log:\n%s", e.mailLog.String())
+	}
 }
