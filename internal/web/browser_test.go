@@ -309,7 +309,8 @@ func (b *browserEnv) checkA11y(name string) {
 // highlighted, copied and revoked. It saves screenshots of every page at
 // phone and desktop widths and checks the basics of keyboard use.
 func TestBrowser(t *testing.T) {
-	b := newBrowserEnv(t, envOpts{dev: true, signup: SignupOpen})
+	z := newZoneServer(t)
+	b := newBrowserEnv(t, envOpts{dev: true, signup: SignupOpen, dnsServer: z.addr})
 	if _, err := b.acc.Add(b.ctx, "root", "root-password-1", true); err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +409,18 @@ func TestBrowser(t *testing.T) {
 	b.submit(`form[action="/admin/invites"] button[type=submit]`)
 	b.wantFlash("Invite created")
 	b.shoot("admin-invites")
+	// The DNS role answers everything right (the new addresses'
+	// subdomains too) but one MX.
+	for _, rec := range serveRecords(t, b.env, z) {
+		if rec.Type == "MX" {
+			z.set(rec.Name, "MX")
+			break
+		}
+	}
 	b.open("/admin/dns")
+	if got := b.eval(`document.querySelector(".badge.warn").textContent`); got != "1 wrong or missing" {
+		t.Errorf("DNS check says %q, want 1 wrong or missing", got)
+	}
 	b.shoot("admin-dns")
 	b.submit(`form[action="/logout"] button`)
 	b.wantFlash("You are logged out.")

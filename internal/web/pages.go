@@ -40,6 +40,15 @@ var pageFuncs = template.FuncMap{
 		}
 		return t.Local().Format("2 Jan 2006 15:04")
 	},
+	// breakable renders an address that may wrap after the @ on a narrow
+	// screen instead of in the middle of a label.
+	"breakable": func(addr string) template.HTML {
+		local, domain, ok := strings.Cut(addr, "@")
+		if !ok {
+			return template.HTML(template.HTMLEscapeString(addr))
+		}
+		return template.HTML(template.HTMLEscapeString(local) + "@<wbr>" + template.HTMLEscapeString(domain))
+	},
 	"join": strings.Join,
 	"plural": func(n any, one, many string) string {
 		if fmt.Sprint(n) == "1" {

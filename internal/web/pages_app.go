@@ -393,7 +393,7 @@ func (s *Server) pageAdminDNS(w http.ResponseWriter, r *http.Request, c *caller)
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae) && ae.Code == "dns_check_unavailable":
-		d["Unavailable"] = ae.Message
+		d["Unavailable"] = sentence(ae.Message)
 	case err != nil:
 		return "", err
 	default:
