@@ -9,7 +9,9 @@
 // address may carry CR, LF or other control characters; none of them ever
 // reaches the log, so one event is always exactly one line), and parsing a
 // line back for tooling and tests. It is not in charge of program logs
-// (log/slog), of counting events in metrics, or of keeping them in the store.
+// (log/slog), of counting events in metrics, or of keeping them in the store;
+// but a Writer tells its observers (Writer.Observe) of every entry it logs, so
+// the process can count each line exactly once without the tiers doing it.
 package maillog
 
 import (
@@ -40,6 +42,9 @@ type Writer struct {
 	w   io.Writer
 	buf []byte
 	now func() time.Time
+
+	obsMu     sync.RWMutex
+	observers []func(Entry)
 }
 
 // New returns a Writer that writes lines to w.
@@ -47,11 +52,33 @@ func New(w io.Writer) *Writer {
 	return &Writer{w: w, now: time.Now}
 }
 
-// Log writes e as one line. A zero e.Time is taken as now.
+// Observe adds fn to the functions called once for every entry Log is given,
+// after its line is written (or failed to be: the event happened either
+// way, so observers such as the metrics counter see it). fn runs on the
+// caller's goroutine and must not block or call Log.
+func (w *Writer) Observe(fn func(Entry)) {
+	w.obsMu.Lock()
+	defer w.obsMu.Unlock()
+	w.observers = append(w.observers, fn)
+}
+
+// Log writes e as one line and tells the observers. A zero e.Time is taken
+// as now.
 func (w *Writer) Log(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = w.now()
 	}
+	err := w.write(e)
+	w.obsMu.RLock()
+	observers := w.observers
+	w.obsMu.RUnlock()
+	for _, fn := range observers {
+		fn(e)
+	}
+	return err
+}
+
+func (w *Writer) write(e Entry) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = appendEntry(w.buf[:0], e)

@@ -19,7 +19,10 @@
 // registers with Registry(). Process-wide series (go_*, process_*,
 // cabalmail_build_info) carry no tier.
 //
-// This package does not define the roles' metrics; each role owns its own.
+// This package does not define the roles' own metrics; each role owns its
+// own. It does define the few series shared by every tier, whose names the
+// alert rules and dashboard rely on (series.go): mail events, failed logins
+// and open connections, and the readiness checks behind /readyz (ready.go).
 package metrics
 
 import (
@@ -51,6 +54,7 @@ func setup() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 	)
+	registerShared(registry)
 	handler = promhttp.InstrumentMetricHandler(registry, promhttp.HandlerFor(registry, promhttp.HandlerOpts{
 		Registry:            registry, // counts its own errors
 		MaxRequestsInFlight: 4,

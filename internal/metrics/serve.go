@@ -25,7 +25,7 @@ const (
 	shutdownTimeout   = 5 * time.Second
 )
 
-// Serve listens on addr and serves /metrics and /healthz until ctx is
+// Serve listens on addr and serves /metrics, /healthz and /readyz until ctx is
 // cancelled; see ServeListener.
 func Serve(ctx context.Context, addr string, logger *slog.Logger) error {
 	var lc net.ListenConfig
@@ -39,7 +39,8 @@ func Serve(ctx context.Context, addr string, logger *slog.Logger) error {
 	return ServeListener(ctx, ln, logger)
 }
 
-// ServeListener serves /metrics (Handler) and /healthz (200 "ok") on ln
+// ServeListener serves /metrics (Handler), /healthz (200 "ok") and /readyz
+// (200 "ok" when every AddReadyCheck check passes, else 503) on ln
 // until ctx is cancelled, then shuts down gracefully, giving scrapes in
 // progress a few seconds to finish. It returns nil after a shutdown caused
 // by ctx, and the error otherwise. It closes ln.
@@ -53,6 +54,7 @@ func ServeListener(ctx context.Context, ln net.Listener, logger *slog.Logger) er
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /readyz", serveReady)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
