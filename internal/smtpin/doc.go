@@ -11,6 +11,12 @@
 // (durable, group-committed delivery). It does not relay, authenticate, or
 // queue: every answer is final when given.
 //
+// After the 250, a background bookkeeper bumps the per-address counters
+// and stores events (refusals and deferrals always, deliveries with
+// Options.StoreSentEvents) for `cabalmail diagnose`; the mail log
+// (DESIGN.md §6) gets one line per recipient at once. SPF is checked from
+// MAIL FROM on, while the client sends the rest.
+//
 // Our own trouble is never a 5xx (DESIGN.md §3): a store error, a timeout,
 // a full disk or a panic while handling a transaction is answered 451 4.3.0.
 // The operator's tempfail switch (SetTempfail, `cabalmail inbound tempfail
