@@ -89,6 +89,7 @@ func (s *Server) routes() http.Handler {
 	a("POST /api/v1/totp/enrol", enrolling, s.apiTOTPEnrol)
 	a("POST /api/v1/totp/confirm", enrolling, s.apiTOTPConfirm)
 	a("POST /api/v1/password", user, s.apiPassword)
+	a("POST /api/v1/sessions/end-others", user, s.apiEndOtherSessions)
 	a("GET /api/v1/tokens", user, s.apiTokens)
 	a("POST /api/v1/tokens", user, s.apiNewToken)
 	a("DELETE /api/v1/tokens/{id}", user, s.apiRevokeToken)
@@ -235,6 +236,21 @@ func (s *Server) apiTOTPConfirm(w http.ResponseWriter, r *http.Request, c *calle
 		return err
 	}
 	v, err := s.me(r, c.User, &sess)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// apiEndOtherSessions logs the caller out everywhere else and answers who
+// they are, with the CSRF token of their renewed session.
+func (s *Server) apiEndOtherSessions(w http.ResponseWriter, r *http.Request, c *caller) error {
+	sess, err := s.endOtherSessions(w, r, c)
+	if err != nil {
+		return err
+	}
+	v, err := s.me(r, c.User, sess)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -426,4 +427,67 @@ func TestAdminMutationLimit(t *testing.T) {
 	}
 	e.clock.Advance(61 * time.Second)
 	admin.do("POST", "/api/v1/admin/users/alice/disable", nil).want(t, "after a minute", 200, "")
+}
+
+// TestPasswordChangeLimits checks that wrong current passwords count toward
+// the failed-login limit of the user, for the form and for logging in.
+func TestPasswordChangeLimits(t *testing.T) {
+	e := newEnv(t, envOpts{dev: true})
+	e.user("alice", false)
+	c := e.cookieClient()
+	c.login("alice", "alice-password-1", "").want(t, "login", 200, "")
+	for i := range 10 {
+		c.do("POST", "/api/v1/password", map[string]string{"current": fmt.Sprintf("guess-number-%d", i), "new": "alice-password-2"}).
+			want(t, "wrong current password", 403, "bad_credentials")
+	}
+	c.do("POST", "/api/v1/password", map[string]string{"current": "alice-password-1", "new": "alice-password-2"}).
+		want(t, "right password after 10 wrong ones", 429, "rate_limited")
+	e.cookieClient().login("alice", "alice-password-1", "").want(t, "login after 10 wrong passwords", 429, "rate_limited")
+	if _, err := e.acc.Authenticate(e.ctx, "alice", "alice-password-1"); err != nil {
+		t.Fatalf("the password changed while limited: %v", err)
+	}
+	e.clock.Advance(16 * time.Minute)
+	c.do("POST", "/api/v1/password", map[string]string{"current": "alice-password-1", "new": "alice-password-2"}).want(t, "after the window", 204, "")
+	if _, err := e.acc.Authenticate(e.ctx, "alice", "alice-password-2"); err != nil {
+		t.Fatalf("new password refused: %v", err)
+	}
+}
+
+// TestEndOtherSessions logs out everywhere else through the API and the
+// account page: the other sessions end, the caller's own goes on with a new
+// CSRF token, API tokens keep working.
+func TestEndOtherSessions(t *testing.T) {
+	e := newEnv(t, envOpts{dev: true})
+	e.user("alice", false, "example.test")
+	tok := e.bearerClient(e.token("alice"))
+	a, b := e.cookieClient(), e.cookieClient()
+	a.login("alice", "alice-password-1", "").want(t, "login a", 200, "")
+	b.login("alice", "alice-password-1", "").want(t, "login b", 200, "")
+	old := a.csrf
+	r := a.do("POST", "/api/v1/sessions/end-others", nil).want(t, "end others", 200, "")
+	a.csrf, _ = r.body["csrf_token"].(string)
+	if a.csrf == "" || a.csrf == old {
+		t.Errorf("CSRF token after ending other sessions: %q (was %q)", a.csrf, old)
+	}
+	b.do("GET", "/api/v1/me", nil).want(t, "the other session", 401, "unauthenticated")
+	a.do("POST", "/api/v1/addresses", map[string]any{"random": true, "apex": "example.test"}).want(t, "own session goes on", 201, "")
+	tok.do("GET", "/api/v1/addresses", nil).want(t, "token still works", 200, "")
+	e.bearerClient(e.token("alice")).do("POST", "/api/v1/sessions/end-others", nil).want(t, "with a token", 200, "")
+	a.do("GET", "/api/v1/me", nil).want(t, "session after a token ended them all", 401, "unauthenticated")
+
+	// The account page's button.
+	p, q := e.cookieClient(), e.cookieClient()
+	p.page("POST", "/login", url.Values{"username": {"alice"}, "password": {"alice-password-1"}})
+	q.page("POST", "/login", url.Values{"username": {"alice"}, "password": {"alice-password-1"}})
+	p.page("GET", "/account", nil)
+	st, body, path := p.page("POST", "/account/sessions", url.Values{"csrf": {p.csrf}})
+	if st != 200 || path != "/account" || !strings.Contains(body, "logged out everywhere else") {
+		t.Fatalf("log out everywhere else: %d %s", st, path)
+	}
+	if _, _, path := q.page("GET", "/account", nil); path != "/login" {
+		t.Errorf("the other browser is still on %s", path)
+	}
+	if _, _, path := p.page("GET", "/account", nil); path != "/account" {
+		t.Errorf("this browser was logged out too (%s)", path)
+	}
 }

@@ -68,6 +68,8 @@ func (s *Server) dnsCheck(ctx context.Context) (dnsReport, error) {
 			rep.Records = append(rep.Records, checkRecord(ctx, client, server, rec))
 		}
 	}
+	// Problems first: they are what the admin came for.
+	sort.SliceStable(rep.Records, func(i, j int) bool { return !rep.Records[i].OK && rep.Records[j].OK })
 	for _, c := range rep.Records {
 		rep.Checked++
 		if !c.OK {

@@ -179,6 +179,11 @@ func TestDNSCheck(t *testing.T) {
 		t.Errorf("failed %v, want 2:\n%s", got, r.raw)
 	}
 	recs, _ := r.body["records"].([]any)
+	for i, x := range recs {
+		if ok := x.(map[string]any)["ok"] == true; ok != (i >= 2) {
+			t.Errorf("record %d ok=%v: problems should come first", i, ok)
+		}
+	}
 	var okCount int
 	for _, x := range recs {
 		rec := x.(map[string]any)

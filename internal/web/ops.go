@@ -332,11 +332,21 @@ func (s *Server) deleteInvite(ctx context.Context, c *caller, id int64) error {
 }
 
 // changePassword changes the caller's own password after checking the
-// current one; other sessions end.
+// current one; other sessions end. The check of the current password falls
+// under the login limits, so a stolen session cannot guess the password
+// faster than the login form allows.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *caller, current, next string) error {
 	ctx := r.Context()
+	if ok, wait := s.loginIP.allow(clientIP(r)); !ok {
+		return errf(http.StatusTooManyRequests, "rate_limited", "too many attempts from your address; try again in %s", roundUp(wait))
+	}
+	userKey := strings.ToLower(c.User.Name)
+	if blocked, wait := s.loginUser.blocked(userKey); blocked {
+		return errf(http.StatusTooManyRequests, "rate_limited", "too many wrong passwords for this user; try again in %s", roundUp(wait))
+	}
 	if _, err := s.opts.Accounts.Authenticate(ctx, c.User.Name, current); err != nil {
 		if errors.Is(err, accounts.ErrBadCredentials) {
+			s.loginUser.record(userKey)
 			return errf(http.StatusForbidden, "bad_credentials", "the current password is wrong")
 		}
 		return err
@@ -344,12 +354,26 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *calle
 	if err := s.opts.Accounts.SetPassword(ctx, c.User.Name, next); err != nil {
 		return err
 	}
-	if err := s.opts.Store.DeleteUserSessions(ctx, c.User.ID); err != nil {
-		return fmt.Errorf("web: end sessions: %w", err)
+	s.loginUser.reset(userKey)
+	_, err := s.endOtherSessions(w, r, c)
+	return err
+}
+
+// endOtherSessions logs the caller out everywhere else: every session of
+// the user ends, and the caller's own session, if the request has one, is
+// replaced by a new one (new secret, new CSRF token) that keeps its second
+// factor. It returns the new session, or nil for a bearer-token caller.
+func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request, c *caller) (*store.Session, error) {
+	if err := s.opts.Store.DeleteUserSessions(r.Context(), c.User.ID); err != nil {
+		return nil, fmt.Errorf("web: end sessions of %s: %w", c.User.Name, err)
 	}
-	if c.Session != nil {
-		_, err := s.newSession(w, r, c.User, c.Session.MFA)
-		return err
+	if c.Session == nil {
+		return nil, nil
 	}
-	return nil
+	sess, err := s.newSession(w, r, c.User, c.Session.MFA)
+	if err != nil {
+		return nil, err
+	}
+	c.Session = &sess
+	return &sess, nil
 }

@@ -276,6 +276,7 @@ func (s *Server) pageRoutes(m *http.ServeMux) {
 
 	m.Handle("GET /account", s.page(user, "/account", s.pageAccount))
 	m.Handle("POST /account/password", s.page(user, "/account", s.pagePassword))
+	m.Handle("POST /account/sessions", s.page(user, "/account", s.pageEndOtherSessions))
 	m.Handle("POST /account/tokens", s.page(user, "/account", s.pageNewToken))
 	m.Handle("POST /account/tokens/revoke", s.page(user, "/account", s.pageRevokeToken))
 

@@ -176,6 +176,14 @@ func (s *Server) pagePassword(w http.ResponseWriter, r *http.Request, c *caller)
 	return "/account", nil
 }
 
+func (s *Server) pageEndOtherSessions(w http.ResponseWriter, r *http.Request, c *caller) (string, error) {
+	if _, err := s.endOtherSessions(w, r, c); err != nil {
+		return "", err
+	}
+	s.setFlash(w, flash{Kind: "ok", Text: "You are logged out everywhere else. API tokens still work; revoke them below if needed."})
+	return "/account", nil
+}
+
 func (s *Server) pageNewToken(w http.ResponseWriter, r *http.Request, c *caller) (string, error) {
 	secret, err := s.opts.Accounts.NewToken(r.Context(), c.User.Name)
 	if err != nil {
