@@ -99,7 +99,7 @@ func ParseStatus(body []byte) (Status, error) {
 			cur[last] += " " + strings.TrimSpace(line)
 		default:
 			name, value, ok := strings.Cut(line, ":")
-			if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			if !ok || !fieldName(name) {
 				return Status{}, fmt.Errorf("dsn: parse status: bad field line %q", line)
 			}
 			last = canonical(name)
@@ -111,6 +111,21 @@ func ParseStatus(body []byte) (Status, error) {
 		return Status{}, errors.New("dsn: parse status: empty")
 	}
 	return Status{Message: groups[0], Recipients: groups[1:]}, nil
+}
+
+// fieldName reports whether name is a header field name: printable
+// US-ASCII other than the colon (RFC 5322 2.2, ftext), as RFC 3464 2.1
+// takes its fields from RFC 822.
+func fieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 // canonical writes a field name as textproto would: Final-Recipient.
