@@ -81,6 +81,7 @@ func TestServeSMTPInTempfail(t *testing.T) {
 		_ = cmd.Wait()
 	}()
 	waitUntil(t, "the MX to listen", func() bool { return strings.Contains(logs.String(), "listening") }, logs.String)
+	waitUntil(t, "the tempfail state at start", func() bool { return strings.Contains(logs.String(), "inbound tempfail is off") }, logs.String)
 
 	rcpt := func(to string) string {
 		c, err := smtp.Dial(mx)
@@ -125,7 +126,7 @@ func TestServeSMTPInTempfail(t *testing.T) {
 		t.Errorf("metrics lack the tempfail gauge at 1:\n%s", body)
 	}
 	mustCLI(t, cfg, "", "inbound", "tempfail", "off")
-	waitUntil(t, "the tempfail-off log line", func() bool { return strings.Contains(logs.String(), "inbound tempfail is off") }, logs.String)
+	waitUntil(t, "the tempfail-off log line", func() bool { return strings.Count(logs.String(), "inbound tempfail is off") == 2 }, logs.String)
 	if got := rcpt("nobody@welcome.example.test"); !strings.HasPrefix(got, "550 5.1.1") {
 		t.Fatalf("unknown address after tempfail off: %s", got)
 	}

@@ -211,9 +211,7 @@ func (s *Server) watchTempfail(ctx context.Context) {
 				s.log.Warn("inbound tempfail is ON: every 5xx answer becomes a 4xx", "tier", tier, "state", st.String())
 				s.metrics.tempfail.Set(1)
 			} else {
-				if !first {
-					s.log.Info("inbound tempfail is off", "tier", tier)
-				}
+				s.log.Info("inbound tempfail is off", "tier", tier)
 				s.metrics.tempfail.Set(0)
 			}
 			last, first = st, false
