@@ -53,6 +53,7 @@ func commands() []command {
 		{"inbound", "inbound tempfail on [--for 4h] | off | status: hold back the MX tier's 5xx answers", runInbound},
 		{"mailq", "list the outbound queue: id, age, size, sender, recipients, state, last error, next attempt", runMailq},
 		{"queue", "retry|hold|release|delete ID|--all: act on queued outbound messages", runQueue},
+		{"diagnose", "bounces|deferrals|probes [--since 30m] [--tier T] [--json]: which tier fails, with which codes, to whom", runDiagnose},
 		{"version", "print the version", runVersion},
 	}
 }
