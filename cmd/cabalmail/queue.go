@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -180,6 +181,15 @@ func runQueue(ctx context.Context, e *env, args []string) error {
 	if *all && len(pos) != 0 || !*all && len(pos) != 1 {
 		return usagef(usage)
 	}
+	past := map[string]string{"retry": "scheduled for retry", "hold": "held", "release": "released", "delete": "deleted"}[action]
+	if past == "" {
+		return usagef("queue: unknown action %q; %s", action, usage)
+	}
+	if !*all {
+		if err := queue.CheckID(pos[0]); err != nil {
+			return usagef("queue %s: %q is not a queue ID (16 hex digits, as mailq shows them)", action, pos[0])
+		}
+	}
 	a, q, err := openQueue(ctx, e, *cfgFlag)
 	if err != nil {
 		return err
@@ -187,10 +197,6 @@ func runQueue(ctx context.Context, e *env, args []string) error {
 	defer a.Close()
 	one := map[string]func(context.Context, string) error{"retry": q.Retry, "hold": q.Hold, "release": q.Release, "delete": q.Delete}
 	many := map[string]func(context.Context) (int, error){"retry": q.RetryAll, "hold": q.HoldAll, "release": q.ReleaseAll, "delete": q.DeleteAll}
-	if one[action] == nil {
-		return usagef("queue: unknown action %q; %s", action, usage)
-	}
-	past := map[string]string{"retry": "scheduled for retry", "hold": "held", "release": "released", "delete": "deleted"}[action]
 	if *all {
 		n, err := many[action](ctx)
 		if err != nil {
@@ -200,6 +206,9 @@ func runQueue(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	if err := one[action](ctx, pos[0]); err != nil {
+		if errors.Is(err, queue.ErrNotFound) {
+			return fmt.Errorf("queue %s: no queued message %s", action, pos[0])
+		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s %s\n", pos[0], past)

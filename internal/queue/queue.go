@@ -190,6 +190,20 @@ func NewID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
+// CheckID checks that id has the form NewID gives: 16 lower-case hex
+// digits.
+func CheckID(id string) error {
+	if len(id) != 16 {
+		return fmt.Errorf("%w queue id %q: want 16 hex digits", ErrInvalid, id)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("%w queue id %q: want 16 hex digits", ErrInvalid, id)
+		}
+	}
+	return nil
+}
+
 // CanonicalAddress checks an envelope address (local@domain, without angle
 // brackets) and returns it with the domain in lower case. The local part is
 // kept as written (RFC 5321 2.4: it may be case-sensitive).
