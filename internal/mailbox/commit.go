@@ -114,6 +114,7 @@ type prepared struct {
 	structure []byte
 	header    []byte
 	search    []byte
+	filter    []byte
 	sent      time.Time
 }
 
@@ -140,6 +141,7 @@ func (s *Store) prepare(r io.Reader) (*prepared, error) {
 		return nil, fmt.Errorf("mailbox: encode structure: %w", err)
 	}
 	p.search = encodeSearch(searchFieldsOf(raw, root))
+	p.filter = buildFilter(searchTexts(raw, root))
 	p.sent = sentDate(parseHeader(p.header))
 	return p, nil
 }
@@ -155,7 +157,7 @@ func (p *prepared) newMessage(userID, mailboxID int64, key string, flags Flags, 
 			Flags: flags.System, Keywords: flags.Keywords, Size: int64(len(p.raw)),
 			InternalDate: date.UTC().Round(0), SentDate: p.sent,
 		},
-		BlobKey: key, Envelope: p.envelope, Structure: p.structure, Header: p.header, Search: p.search,
+		BlobKey: key, Envelope: p.envelope, Structure: p.structure, Header: p.header, Search: p.search, Filter: p.filter,
 		QuotaLimit: quota,
 	}
 }

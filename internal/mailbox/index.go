@@ -83,6 +83,8 @@ type index struct {
 
 	hdrMu sync.Mutex
 	hdr   *headerCache
+	fltMu sync.Mutex
+	flt   *filterCache
 }
 
 func newIndex(s *Store, userID, id int64) *index {

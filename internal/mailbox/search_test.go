@@ -1,8 +1,10 @@
 package mailbox
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSearch(t *testing.T) {
@@ -86,7 +88,7 @@ func TestSearch(t *testing.T) {
 	}
 }
 
-func TestContainsFolded(t *testing.T) {
+func TestFoldContains(t *testing.T) {
 	for _, c := range []struct {
 		text, term string
 		want       bool
@@ -100,9 +102,8 @@ func TestContainsFolded(t *testing.T) {
 		{"x\xffy", "y", true},
 		{"aaa", "aaaa", false},
 	} {
-		var sc []byte
-		if got := containsFolded([]byte(c.text), c.term, &sc); got != c.want {
-			t.Errorf("containsFolded(%q, %q) = %v", c.text, c.term, got)
+		if got := bytes.Contains(foldInto(nil, []byte(c.text)), []byte(c.term)); got != c.want {
+			t.Errorf("%q folded contains %q = %v", c.text, c.term, got)
 		}
 	}
 }
@@ -129,24 +130,52 @@ func TestDecodeTransferEncodings(t *testing.T) {
 }
 
 // FuzzSearchText runs the body-search decoding over arbitrary messages:
-// it must never panic, whatever the encodings claim.
+// it must never panic, and the prefilter must let through every term the
+// search would find (a substring of the searched texts).
 func FuzzSearchText(f *testing.F) {
-	f.Add([]byte("Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=E0=\r\n=ZZ="), "à")
-	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nSGk=\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?x?=\r\n\r\nx\r\n--b--"), "hi")
-	f.Add([]byte("Subject: =?bogus?b?!!!?=\r\n\r\n"), "")
-	f.Fuzz(func(t *testing.T, raw []byte, term string) {
+	f.Add([]byte("Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=E0=\r\n=ZZ="), uint16(3), uint8(4))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nSGk=\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?x?=\r\n\r\nx\r\n--b--"), uint16(40), uint8(9))
+	f.Add([]byte("Subject: =?bogus?b?!!!?=\r\n\r\n"), uint16(0), uint8(0))
+	f.Fuzz(func(t *testing.T, raw []byte, at uint16, n uint8) {
 		_, root := Parse(raw)
-		term = foldString(term)
-		var sc, text []byte
-		containsFolded([]byte(foldHeaderValue(string(raw[root.HeaderStart:root.BodyStart]))), term, &sc)
-		textParts(root, func(p *Part, header bool) bool {
-			if header {
-				containsFolded([]byte(foldHeaderValue(string(raw[p.HeaderStart:p.BodyStart]))), term, &sc)
-			} else {
-				text = decodedText(text[:0], raw, p)
-				containsFolded(text, term, &sc)
+		texts := searchTexts(raw, root)
+		filter := buildFilter(texts)
+		all := bytes.Join(texts, nil)
+		for _, text := range texts {
+			if len(text) == 0 {
+				continue
 			}
-			return true
-		})
+			i := int(at) % len(text)
+			j := min(len(text), i+int(n))
+			term := string(text[i:j])
+			if !newFilterProbe(term).mayContain(filter) {
+				t.Fatalf("filter rejects %q, a substring of the text", term)
+			}
+		}
+		if folded := foldInto(nil, all); !bytes.Equal(folded, foldInto(nil, folded)) && utf8.Valid(all) {
+			t.Fatalf("folding is not idempotent on %q", all)
+		}
 	})
+}
+
+func TestFilter(t *testing.T) {
+	texts := [][]byte{[]byte("the quick brown fox"), []byte("jumps over the lazy dog")}
+	f := buildFilter(texts)
+	for _, term := range []string{"quick", "lazy dog", "ck b", "x", "", "fox"} {
+		if !newFilterProbe(term).mayContain(f) {
+			t.Errorf("filter rejects %q", term)
+		}
+	}
+	rejected := 0
+	for _, term := range []string{"zebra", "quiet", "marmalade", "parrot", "xylophone", "kangaroo"} {
+		if !newFilterProbe(term).mayContain(f) {
+			rejected++
+		}
+	}
+	if rejected < 4 {
+		t.Errorf("filter rejects only %d of 6 absent terms", rejected)
+	}
+	if !newFilterProbe("anything").mayContain(nil) {
+		t.Error("a missing filter must pass")
+	}
 }

@@ -536,9 +536,24 @@ func (s *Store) acquire(userID, id int64) (*index, error) {
 // view uses beyond maxIdleIndexes, and deleted mailboxes' at once.
 func (s *Store) release(x *index) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	x.refs--
 	x.lastUsed = time.Now()
+	unused := x.refs == 0
+	s.evictLocked()
+	s.mu.Unlock()
+	if unused {
+		// The filters are the largest cache; keep them only while a view
+		// uses the mailbox. Not under s.mu: a search may hold fltMu while
+		// it loads them.
+		x.fltMu.Lock()
+		x.flt = nil
+		x.fltMu.Unlock()
+	}
+}
+
+// evictLocked drops the indexes of deleted mailboxes no view uses, and
+// the least recently used idle ones beyond maxIdleIndexes; s.mu is held.
+func (s *Store) evictLocked() {
 	var idle []*index
 	for id, y := range s.indexes {
 		if y.refs > 0 {

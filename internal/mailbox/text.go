@@ -217,31 +217,19 @@ func textParts(p *Part, fn func(p *Part, header bool) bool) bool {
 	return true
 }
 
-// containsFolded reports whether text, lower-cased, contains term, which
-// is already lower-cased. scratch is reused for the lower-cased copy.
-func containsFolded(text []byte, term string, scratch *[]byte) bool {
-	if term == "" {
-		return true
-	}
-	low := *scratch
-	if cap(low) < len(text) {
-		low = make([]byte, len(text), 2*len(text))
-	}
-	low = low[:len(text)]
-	ascii := true
-	for i, c := range text {
+// foldInto appends text lower-cased to dst, the way foldString folds: an
+// ASCII text byte by byte, others as UTF-8 with invalid bytes replaced.
+func foldInto(dst, text []byte) []byte {
+	start := len(dst)
+	dst = append(dst, text...)
+	low := dst[start:]
+	for i, c := range low {
 		if c >= utf8.RuneSelf {
-			ascii = false
-			break
+			return append(dst[:start], bytes.ToLower(bytes.ToValidUTF8(text, []byte("\uFFFD")))...)
 		}
 		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
+			low[i] = c + 'a' - 'A'
 		}
-		low[i] = c
 	}
-	if !ascii {
-		low = append(low[:0], bytes.ToLower(bytes.ToValidUTF8(text, []byte("\uFFFD")))...)
-	}
-	*scratch = low
-	return bytes.Contains(low, []byte(term))
+	return dst
 }

@@ -73,6 +73,7 @@ type NewMessage struct {
 	Structure []byte // opaque to the store
 	Header    []byte // the raw header block, for header searches
 	Search    []byte // opaque: pre-decoded header fields for fast searches
+	Filter    []byte // opaque: a search prefilter of the text (may be nil)
 	// QuotaLimit, if > 0, is the user's limit in bytes: the message is
 	// refused with ErrOverQuota if the user's total size would exceed it.
 	QuotaLimit int64
@@ -128,6 +129,7 @@ const (
 	DataStructure
 	DataHeader
 	DataSearch
+	DataFilter
 )
 
 // MessageRow is a message's stored data, with the columns asked for.
@@ -138,6 +140,7 @@ type MessageRow struct {
 	Structure []byte
 	Header    []byte
 	Search    []byte
+	Filter    []byte // nil for messages stored without one
 }
 
 // Garbage is a blob no message references any more.

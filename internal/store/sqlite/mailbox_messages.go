@@ -116,6 +116,11 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 					return err
 				}
 				dataIDs[m.BlobKey] = dataID
+				if m.Filter != nil {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO message_filters (data_id, filter) VALUES (?, ?)`, dataID, m.Filter); err != nil {
+						return err
+					}
+				}
 				// A key listed as garbage is alive again.
 				if _, err := tx.ExecContext(ctx, `DELETE FROM blob_garbage WHERE key = ?`, m.BlobKey); err != nil {
 					return err
@@ -252,36 +257,79 @@ func (s *Store) Expunged(ctx context.Context, userID, mailboxID int64, since uin
 	return out, nil
 }
 
-// forUIDs runs query (which must end with "uid BETWEEN ? AND ?" and take
-// args before those two) once per run of consecutive uids, or once over all
-// UIDs when uids is nil, and calls fn for each row.
+// maxRuns is the number of UID runs above which forUIDs reads the whole
+// span of a dense set at once and skips the rows not asked for, rather than
+// run one query per run.
+const maxRuns = 32
+
+// forUIDs runs query (which must select the UID first and end with
+// "uid BETWEEN ? AND ?", taking args before those two) over uids, or over
+// all UIDs when uids is nil, and calls fn for each row of a UID in uids.
 func forUIDs(ctx context.Context, q querier, query string, args []any, uids []uint32, fn func(*sql.Rows) error) error {
 	runs := [][2]uint32{{0, ^uint32(0)}}
+	var sparse []uint32 // set when reading the whole span of a sparse set
 	if uids != nil {
 		if err := checkUIDs(uids); err != nil {
 			return err
 		}
 		runs = uidRuns(uids)
+		// Read the span at once when it is short or dense enough that
+		// skipping rows costs less than a query per run.
+		if span := int64(uids[len(uids)-1]) - int64(uids[0]) + 1; len(runs) > maxRuns && span <= 8*int64(len(uids)) {
+			sparse = uids
+			runs = [][2]uint32{{uids[0], uids[len(uids)-1]}}
+		}
 	}
 	for _, r := range runs {
 		rows, err := q.QueryContext(ctx, query, append(args[:len(args):len(args)], int64(r[0]), int64(r[1]))...)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			if err := fn(rows); err != nil {
-				rows.Close()
-				return err
-			}
+		if err := eachRow(rows, sparse, fn); err != nil {
+			rows.Close()
+			return err
 		}
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		if err := rows.Err(); err != nil {
+	}
+	return nil
+}
+
+// eachRow calls fn for each row, or, if want is not nil, for the rows whose
+// first column is a UID in want (ascending).
+func eachRow(rows *sql.Rows, want []uint32, fn func(*sql.Rows) error) error {
+	var dest []any
+	var uid int64
+	if want != nil {
+		cols, err := rows.Columns()
+		if err != nil {
+			return err
+		}
+		dest = make([]any, len(cols))
+		dest[0] = &uid
+		for i := 1; i < len(dest); i++ {
+			dest[i] = new(any)
+		}
+	}
+	j := 0
+	for rows.Next() {
+		if want != nil {
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			for j < len(want) && int64(want[j]) < uid {
+				j++
+			}
+			if j == len(want) || int64(want[j]) != uid {
+				continue
+			}
+		}
+		if err := fn(rows); err != nil {
 			return err
 		}
 	}
-	return nil
+	return rows.Err()
 }
 
 // ScanMessageData calls fn with the asked columns of each message of uids.
@@ -293,13 +341,22 @@ func (s *Store) ScanMessageData(ctx context.Context, userID, mailboxID int64, ui
 	}
 	for _, c := range []col{
 		{store.DataBlobKey, "d.blob_key"}, {store.DataEnvelope, "d.envelope"}, {store.DataStructure, "d.structure"},
-		{store.DataHeader, "d.header"}, {store.DataSearch, "d.search"},
+		{store.DataHeader, "d.header"}, {store.DataSearch, "d.search"}, {store.DataFilter, "f.filter"},
 	} {
 		if data&c.flag != 0 {
 			cols = append(cols, c.name)
 		}
 	}
-	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM messages m JOIN message_data d ON d.id = m.data_id
+	// Join only the tables asked for: message_data rows are wide, and a
+	// search that wants the filters alone should not read them.
+	from := `messages m`
+	if data&^store.DataFilter != 0 {
+		from += ` JOIN message_data d ON d.id = m.data_id`
+	}
+	if data&store.DataFilter != 0 {
+		from += ` LEFT JOIN message_filters f ON f.data_id = m.data_id`
+	}
+	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM ` + from + `
 		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		if _, err := mailboxByID(ctx, tx, userID, mailboxID); err != nil {
@@ -323,6 +380,9 @@ func (s *Store) ScanMessageData(ctx context.Context, userID, mailboxID int64, ui
 			}
 			if data&store.DataSearch != 0 {
 				dest = append(dest, &r.Search)
+			}
+			if data&store.DataFilter != 0 {
+				dest = append(dest, &r.Filter)
 			}
 			if err := rows.Scan(dest...); err != nil {
 				return err

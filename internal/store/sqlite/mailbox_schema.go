@@ -89,3 +89,14 @@ BEGIN
 	DELETE FROM message_data WHERE id = OLD.data_id;
 END;
 `
+
+// schemaMessageFilter adds the search prefilter internal/mailbox computes
+// for each message (migration 5), in a table of its own so that a search
+// reads only the small filters, not the wide message_data rows. Messages
+// stored before have none.
+const schemaMessageFilter = `
+CREATE TABLE message_filters (
+	data_id INTEGER PRIMARY KEY REFERENCES message_data(id) ON DELETE CASCADE,
+	filter  BLOB    NOT NULL
+);
+`

@@ -30,6 +30,7 @@ var migrations = []migration{
 	{2, "mailboxes", schemaMailboxes}, // mailbox_schema.go
 	{3, "web", schemaWeb},             // web_schema.go
 	{4, "queue", schemaQueue},         // queue_schema.go
+	{5, "message filter", schemaMessageFilter},
 }
 
 // schemaV1 is the initial schema: everything but mailboxes and messages.

@@ -18,6 +18,7 @@ func runMailboxes(t *testing.T, open opener) {
 	t.Run("MessageFlags", func(t *testing.T) { testMessageFlags(t, open) })
 	t.Run("ExpungeCopyMove", func(t *testing.T) { testExpungeCopyMove(t, open) })
 	t.Run("BlobGarbage", func(t *testing.T) { testBlobGarbage(t, open) })
+	t.Run("SparseUIDs", func(t *testing.T) { testSparseUIDs(t, open) })
 }
 
 func mustMailbox(t *testing.T, s store.Store, userID int64, name string) store.Mailbox {
@@ -459,5 +460,54 @@ func testBlobGarbage(t *testing.T, open opener) {
 	noErr(t, "delete mailbox", s.DeleteMailbox(c, u.ID, in.ID))
 	if g, _ := s.BlobGarbage(c, time.Now().Add(time.Second), 10); len(g) != 1 || g[0].Key != "k1" {
 		t.Errorf("garbage after deleting a mailbox %+v", g)
+	}
+}
+
+// testSparseUIDs uses UID sets with many gaps, which backends may read in
+// other ways than short runs: exactly the UIDs asked for must be touched.
+func testSparseUIDs(t *testing.T, open opener) {
+	s := open(t)
+	c := ctx(t)
+	u := mustUser(t, s, "alice")
+	in := mustMailbox(t, s, u.ID, "INBOX")
+	var msgs []store.NewMessage
+	for i := 0; i < 200; i++ {
+		msgs = append(msgs, newMsg(u.ID, in.ID, fmt.Sprintf("k%03d", i), 1, 0))
+	}
+	mustAdd(t, s, msgs...)
+	var every3 []uint32
+	for uid := uint32(2); uid <= 200; uid += 3 {
+		every3 = append(every3, uid)
+	}
+	every3 = append(every3, 500) // absent
+	var seen []uint32
+	noErr(t, "scan", s.ScanMessageData(c, u.ID, in.ID, every3, store.DataBlobKey, func(r store.MessageRow) error {
+		if r.BlobKey != fmt.Sprintf("k%03d", r.UID-1) {
+			t.Errorf("UID %d has body %s", r.UID, r.BlobKey)
+		}
+		seen = append(seen, r.UID)
+		return nil
+	}))
+	if !reflect.DeepEqual(seen, every3[:len(every3)-1]) {
+		t.Errorf("scanned %v, want %v", seen, every3[:len(every3)-1])
+	}
+	res, err := s.UpdateFlags(c, u.ID, in.ID, store.FlagUpdate{UIDs: every3, Op: 0, Flags: store.FlagDeleted})
+	noErr(t, "store", err)
+	if len(res.Updated) != len(every3)-1 || res.Mailbox.Deleted != int64(len(every3)-1) {
+		t.Errorf("stored %d, deleted %d, want %d", len(res.Updated), res.Mailbox.Deleted, len(every3)-1)
+	}
+	var evens []uint32
+	for uid := uint32(2); uid <= 200; uid += 6 {
+		evens = append(evens, uid)
+	}
+	gone, err := s.ExpungeMessages(c, u.ID, in.ID, append(evens, 3, 5)[:len(evens)])
+	noErr(t, "expunge", err)
+	if !reflect.DeepEqual(gone, evens) {
+		t.Errorf("expunged %v, want %v", gone, evens)
+	}
+	src, _, err := s.CopyMessages(c, u.ID, in.ID, every3, in.ID, false, 0)
+	noErr(t, "copy", err)
+	if len(src) != len(every3)-1-len(evens) {
+		t.Errorf("copied %d, want %d", len(src), len(every3)-1-len(evens))
 	}
 }
