@@ -75,9 +75,14 @@
 // SearchHeader matches a case-insensitive substring after decoding encoded
 // words; the common fields are searched in a per-mailbox memory cache built
 // on first use from the rows' decoded fields, other fields from the stored
-// header blocks. SearchBody and SearchText read the bodies with parallel
-// workers, decoding base64, quoted-printable and charsets to UTF-8; there is
-// no full-text index.
+// header blocks. SearchBody and SearchText match the decoded text (base64,
+// quoted-printable and charsets to UTF-8) of the text parts and attached
+// messages' headers. There is no word index, since IMAP asks for
+// substrings: instead each message gets, when it arrives, a Bloom filter of
+// the trigrams of that text (filter.go), kept in memory while a view uses
+// the mailbox; a search reads, with parallel workers, only the bodies whose
+// filter may hold every trigram of the term, and matches them for real, so
+// answers are exact. Short or very common terms still read most bodies.
 //
 // # Quota
 //
