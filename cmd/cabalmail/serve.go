@@ -37,9 +37,10 @@ func availableRoles() map[string]role {
 		"smtp-in":  smtpInRole(),
 		"smtp-out": smtpOutRole(),
 
-		"imap": imapRole(),
-		"web":  webRole(),
-		"dns":  dnsRole(),
+		"imap":    imapRole(),
+		"web":     webRole(),
+		"dns":     dnsRole(),
+		"monitor": monitorRole(),
 	}
 }
 
@@ -183,6 +184,7 @@ func newNode(e *env, cfg *config.Config, a *app) (*node, func(), error) {
 		return nil, nil, err
 	}
 	n := &node{cfg: cfg, app: a, logger: logger, mailLog: maillog.New(w)}
+	wireOps(n)
 	return n, func() {
 		if n.mb != nil {
 			if err := n.mb.Close(); err != nil {
