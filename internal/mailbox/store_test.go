@@ -547,3 +547,38 @@ func TestSweepOrphans(t *testing.T) {
 		t.Error("orphan sweep ran on a shared blob store")
 	}
 }
+
+func TestWarm(t *testing.T) {
+	a := newEnv(t, nil)
+	alice := a.user(t, "alice")
+	for i := 0; i < 3; i++ {
+		a.append(t, alice, "INBOX", msg("m", "x"), Flags{})
+	}
+	// A second process, which has loaded nothing yet.
+	b := openEnv(t, a.dir, nil)
+	b.s.Warm(alice)
+	b.s.Warm(987654) // unknown user: nothing to do, no harm
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.s.mu.Lock()
+		var x *index
+		for _, y := range b.s.indexes {
+			if y.userID == alice {
+				x = y
+			}
+		}
+		b.s.mu.Unlock()
+		if x != nil {
+			x.hdrMu.Lock()
+			loaded := x.hdr != nil && len(x.hdr.uids) == 3
+			x.hdrMu.Unlock()
+			if loaded {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Warm did not load the INBOX index and header cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/cabalmail/cabalmail/internal/blob"
 	"github.com/cabalmail/cabalmail/internal/store"
@@ -66,6 +67,28 @@ func (s *Store) Select(ctx context.Context, userID int64, name string) (*View, e
 	v.status = x.statusLocked()
 	v.wait = x.notify
 	x.mu.RUnlock()
+	// Load the header search cache ahead of the first search.
+	x.hdrMu.Lock()
+	cold := x.hdr == nil
+	if cold {
+		x.hdr = &headerCache{}
+	}
+	x.hdrMu.Unlock()
+	if cold {
+		s.mu.Lock()
+		if !s.closed {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				ctx, cancel := s.background(warmTimeout)
+				defer cancel()
+				if _, _, err := x.headerSnapshot(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("load header cache", "mailbox", x.id, "err", err)
+				}
+			}()
+		}
+		s.mu.Unlock()
+	}
 	return v, nil
 }
 
@@ -449,4 +472,56 @@ func (v *View) copyOrMove(ctx context.Context, uids []uint32, dest string, move 
 		v.s.changed(ctx, v.userID, v.x.id, d.ID)
 	}
 	return res, nil
+}
+
+// warmTimeout bounds a background load started by Warm or Select.
+const warmTimeout = 5 * time.Minute
+
+// Warm loads, in the background, the index and the header search cache of
+// the user's INBOX, so the first SELECT and SEARCH of a session that just
+// logged in are memory operations. It returns at once.
+func (s *Store) Warm(userID int64) {
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := s.background(warmTimeout)
+		defer cancel()
+		m, err := s.mailbox(ctx, userID, Inbox)
+		if err != nil {
+			return
+		}
+		x, err := s.acquire(userID, m.ID)
+		if err != nil {
+			return
+		}
+		defer s.release(x)
+		if err := x.refresh(ctx); err != nil {
+			return
+		}
+		if _, _, err := x.headerSnapshot(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("warm header cache", "user", userID, "err", err)
+		}
+	}()
+}
+
+// background returns a context that ends after d or when the Store
+// closes.
+func (s *Store) background(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
