@@ -498,20 +498,19 @@ func TestBrowser(t *testing.T) {
 		new MutationObserver(() => window.copyFeedback.push(btn.textContent)).observe(btn, {childList: true, characterData: true, subtree: true});
 	})()`))
 	b.do(chromedp.Click(chromedp.CSS("li[data-highlight] button.copy"), chromedp.NodeVisible))
-	// Wait in the page until the clipboard changes; the test's deadline
-	// bounds the wait.
-	copied, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`new Promise(resolve => {
+	// Wait in the page until the clipboard changes and the button has said
+	// Copied; the step's deadline bounds the wait.
+	waitCtx, cancelWait := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancelWait()
+	copied, err := chromedp.Run(waitCtx, chromedp.Evaluate[string](`new Promise(resolve => {
 		const check = async () => {
 			const t = await navigator.clipboard.readText();
-			if (t && t !== "probe") resolve(t); else setTimeout(check, 50);
+			if (t && t !== "probe" && window.copyFeedback.includes("Copied")) resolve(t); else setTimeout(check, 50);
 		};
 		check();
 	})`, chromedp.EvalAwaitPromise))
 	if err != nil || copied != created {
-		t.Fatalf("clipboard holds %q (%v), want %q", copied, err, created)
-	}
-	if fb := b.eval(`window.copyFeedback.join(",")`); !strings.Contains(fmt.Sprint(fb), "Copied") {
-		t.Errorf("the copy button never said Copied: %v", fb)
+		b.fail("after Copy: clipboard holds %q (%v), want %q; the button said %v", copied, err, created, b.eval(`window.copyFeedback.join(",")`))
 	}
 
 	// Revoke, with the confirmation: the address is gone from the page and
