@@ -94,6 +94,9 @@
 //
 // Options.Blobs takes a BlobStore; wrap a blob.Store with BlobsOf.
 // View.OpenBody returns a blob.Reader (an io.ReadSeekCloser with ReadAt and
-// Size). Store.SweepGarbage and Store.SweepOrphans were added for operators
-// and tests.
+// Size). Added since first published: Store.SweepGarbage and
+// Store.SweepOrphans (for operators and tests), Store.Warm (call it at
+// login so the first SELECT and SEARCH do not wait for the INBOX index to
+// load), BlobsOf, ParseFlags, Flags.Names and Flags.Has, CanonicalName,
+// Part.Section and FilterHeader.
 package mailbox
