@@ -48,7 +48,7 @@ func runSMTPOut(ctx context.Context, n *node) error {
 	if err != nil {
 		return fmt.Errorf("open blob store: %w", err)
 	}
-	logger := n.logger.With("tier", "smtp-out")
+	logger := n.logger
 	q, err := queue.Open(ctx, queue.Options{
 		Store:    n.app.st,
 		Blobs:    blobs,
