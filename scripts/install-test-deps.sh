@@ -40,6 +40,11 @@ for pair in "${needs[@]}"; do
   missing+=("$pkg")
 done
 
+# swaks speaks STARTTLS through these Perl modules, which it only recommends.
+if ! perl -MNet::SSLeay -MIO::Socket::SSL -e 1 >/dev/null 2>&1; then
+  missing+=(libnet-ssleay-perl libio-socket-ssl-perl)
+fi
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi

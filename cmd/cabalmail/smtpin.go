@@ -42,7 +42,7 @@ func smtpInRole() role {
 				MaxMessageSize: n.cfg.SMTPIn.MaxMessageSize,
 				MaxRecipients:  n.cfg.SMTPIn.MaxRecipients,
 				MailLog:        n.mailLog,
-				Logger:         n.logger.With("tier", "smtp-in"),
+				Logger:         n.logger,
 			})
 			if err != nil {
 				return err
