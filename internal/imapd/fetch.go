@@ -179,7 +179,8 @@ func (ss *session) fetchOne(ctx context.Context, w *imapserver.FetchWriter, seq 
 		rw.WriteUID(imap.UID(m.UID))
 	}
 	if options.Flags || seenChanged {
-		rw.WriteFlags(flagsToIMAP(m.Flags))
+		ss.flagBuf = appendFlagsIMAP(ss.flagBuf[:0], m.Flags)
+		rw.WriteFlags(ss.flagBuf)
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)

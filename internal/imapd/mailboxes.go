@@ -282,7 +282,12 @@ func flagsFromIMAP(in []imap.Flag) (mailbox.Flags, error) {
 
 // flagsToIMAP lists a message's flags for FETCH FLAGS.
 func flagsToIMAP(f mailbox.Flags) []imap.Flag {
-	out := make([]imap.Flag, 0, 5+len(f.Keywords))
+	return appendFlagsIMAP(make([]imap.Flag, 0, 5+len(f.Keywords)), f)
+}
+
+// appendFlagsIMAP appends f's flags to out (FETCH reuses one slice for
+// every message).
+func appendFlagsIMAP(out []imap.Flag, f mailbox.Flags) []imap.Flag {
 	for _, sf := range []struct {
 		bit  mailbox.SystemFlags
 		flag imap.Flag

@@ -354,8 +354,10 @@ func TestIdlePushFromAnotherStore(t *testing.T) {
 	if l := r.line(); l != "* 1 EXISTS" {
 		t.Fatalf("IDLE push: %q", l)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("IDLE push took %v, want at most 1s", d)
+	// The store polls every 100ms: the bound only tells a push from a
+	// client-side timeout, with room for a loaded machine's fsync.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("IDLE push took %v, want well under the 5s read deadline", d)
 	}
 	r.send("DONE\r\n")
 	if _, st := r.readUntil("i1"); !strings.HasPrefix(st, "OK") {

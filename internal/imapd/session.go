@@ -35,6 +35,8 @@ type session struct {
 	condstore bool
 	// saved is the result of the last SEARCH RETURN (SAVE) (RFC 5182), as UIDs.
 	saved []uint32
+	// flagBuf is reused by FETCH to list each message's flags.
+	flagBuf []imap.Flag
 }
 
 var (

@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// commandTimeout bounds one command (a BODY search over 100,000 messages
+// can take seconds).
+const commandTimeout = 5 * time.Minute
+
 // client is a minimal line-level IMAP client: the same code measures both
 // servers, and it does little work per response line.
 type client struct {
@@ -26,7 +30,7 @@ func dial(addr string) (*client, error) {
 		return nil, err
 	}
 	cl := &client{c: c, br: bufio.NewReaderSize(c, 64<<10)}
-	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	c.SetDeadline(time.Now().Add(commandTimeout))
 	l, err := cl.line()
 	if err != nil {
 		c.Close()
@@ -88,6 +92,7 @@ func (c *client) line() ([]byte, error) {
 // OK. It returns the number of untagged lines.
 func (c *client) cmd(command string, onLine func([]byte)) (int, error) {
 	c.tag++
+	c.c.SetDeadline(time.Now().Add(commandTimeout))
 	tag := []byte("b" + strconv.Itoa(c.tag) + " ")
 	if _, err := io.WriteString(c.c, string(tag)+command+"\r\n"); err != nil {
 		return 0, err
@@ -128,6 +133,7 @@ func firstWords(s string) string {
 // servers advertise.
 func (c *client) appendMsg(mailbox string, msg []byte) error {
 	c.tag++
+	c.c.SetDeadline(time.Now().Add(commandTimeout))
 	tag := "b" + strconv.Itoa(c.tag) + " "
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%sAPPEND %s {%d+}\r\n", tag, mailbox, len(msg))
@@ -143,6 +149,8 @@ func (c *client) appendMsg(mailbox string, msg []byte) error {
 // idle starts IDLE and waits for the continuation.
 func (c *client) idle() error {
 	c.tag++
+	// An idle connection waits as long as the benchmark needs it.
+	c.c.SetDeadline(time.Time{})
 	if _, err := fmt.Fprintf(c.c, "b%d IDLE\r\n", c.tag); err != nil {
 		return err
 	}

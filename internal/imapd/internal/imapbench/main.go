@@ -55,7 +55,7 @@ func main() {
 	serverBin := flag.String("server", "", "path of the built internal/imapd/internal/crashsrv program")
 	idle := flag.Int("idle", 1000, "idle IDLE connections for the memory measure")
 	appendOurs := flag.Int("append-ours", 100000, "messages APPENDed to ours")
-	appendDovecot := flag.Int("append-dovecot", 30000, "messages APPENDed to Dovecot")
+	appendDovecot := flag.Int("append-dovecot", 25000, "messages APPENDed to Dovecot")
 	runs := flag.Int("runs", 5, "runs of each timed operation (the median is reported)")
 	only := flag.String("only", "both", "ours, dovecot or both")
 	pprofAddr := flag.String("pprof", "", "have our server serve net/http/pprof on this loopback address")
@@ -66,23 +66,32 @@ func main() {
 	}
 	g := newGenerator()
 	var all []*results
+	failed := false
 	if *only != "dovecot" {
 		r, err := benchOurs(filepath.Join(*dir, "ours"), *serverBin, *n, *idle, *appendOurs, *runs, *pprofAddr, g)
 		if err != nil {
+			// Keep what was measured: the table shows it.
 			fmt.Fprintln(os.Stderr, "imapbench: ours:", err)
-			os.Exit(1)
+			failed = true
 		}
-		all = append(all, r)
+		if r != nil {
+			all = append(all, r)
+		}
 	}
 	if *only != "ours" {
 		r, err := benchDovecot(filepath.Join(*dir, "dovecot"), *n, *idle, *appendDovecot, *runs, g)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "imapbench: dovecot:", err)
-			os.Exit(1)
+			failed = true
 		}
-		all = append(all, r)
+		if r != nil {
+			all = append(all, r)
+		}
 	}
 	printTable(os.Stdout, *n, *idle, all)
+	if failed {
+		os.Exit(1)
+	}
 }
 
 func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, g *generator) (*results, error) {
@@ -113,7 +122,7 @@ func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, g 
 		rss := procField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
 		return rss, procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
 	}); err != nil {
-		return nil, err
+		return r, err
 	}
 	return r, nil
 }
@@ -141,7 +150,7 @@ func benchDovecot(dir string, n, idle, appendN, runs int, g *generator) (*result
 	}
 	pid := cmd.Process.Pid
 	if err := measure(r, g, addr, n, idle, appendN, runs, func() (int64, int64) { return treeMemory(pid) }); err != nil {
-		return nil, err
+		return r, err
 	}
 	return r, nil
 }
@@ -319,11 +328,11 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 			}()
 		}
 		wg.Wait()
-		if err, _ := firstErr.Load().(error); err != nil {
-			return fmt.Errorf("append: %w", err)
-		}
 		prev := start
 		for b, t := range bandEnd {
+			if t.IsZero() {
+				break // the run failed before this band completed
+			}
 			count := appendBand
 			if b == len(bandEnd)-1 && appendN%appendBand != 0 {
 				count = appendN % appendBand
@@ -331,6 +340,9 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 			r.appendBands = append(r.appendBands, float64(count)/t.Sub(prev).Seconds())
 			logf("%s: APPEND band %d: %.0f/s", r.name, b, r.appendBands[b])
 			prev = t
+		}
+		if err, _ := firstErr.Load().(error); err != nil {
+			return fmt.Errorf("append: %w", err)
 		}
 	}
 	return nil

@@ -60,6 +60,7 @@ type Conn struct {
 	// still flush, and take the batched lines with them. Guarded by
 	// encMutex.
 	batching bool
+	batched  int // response lines written in this batch
 }
 
 func newConn(c net.Conn, server *Server) *Conn {
@@ -537,12 +538,23 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 
 	conn.encMutex.Lock() // released by responseEncoder.end
 	wireEnc.NoFlush = conn.batching
-	conn.setWriteTimeout(respWriteTimeout)
+	if !conn.batching {
+		conn.setWriteTimeout(respWriteTimeout)
+	} else if conn.batched++; conn.batched%batchDeadlineEvery == 0 {
+		// Setting a deadline costs a clock read and a timer update: in a
+		// batch, where lines reach the socket a buffer at a time, push it
+		// back every so many lines instead of around each one.
+		conn.setWriteTimeout(respWriteTimeout)
+	}
 	return &responseEncoder{
 		Encoder: wireEnc,
 		conn:    conn,
 	}
 }
+
+// batchDeadlineEvery is how many batched response lines share one write
+// deadline refresh.
+const batchDeadlineEvery = 256
 
 // startBatch holds back flushes of response lines until the returned
 // function runs, which flushes them. Not in upstream: the library flushed
@@ -551,6 +563,8 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 func (c *Conn) startBatch() (flush func() error) {
 	c.encMutex.Lock()
 	c.batching = true
+	c.batched = 0
+	c.setWriteTimeout(respWriteTimeout)
 	c.encMutex.Unlock()
 	return func() error {
 		c.encMutex.Lock()
@@ -567,7 +581,9 @@ func (enc *responseEncoder) end() {
 		panic("imapserver: responseEncoder.end called twice")
 	}
 	enc.Encoder = nil
-	enc.conn.setWriteTimeout(0)
+	if !enc.conn.batching {
+		enc.conn.setWriteTimeout(0)
+	}
 	enc.conn.encMutex.Unlock()
 }
 

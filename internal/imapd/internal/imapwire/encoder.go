@@ -88,7 +88,34 @@ func (enc *Encoder) SP() *Encoder {
 }
 
 func (enc *Encoder) Special(ch byte) *Encoder {
-	return enc.writeString(string(ch))
+	if enc.err != nil {
+		return enc
+	}
+	if enc.literal {
+		enc.err = fmt.Errorf("imapwire: cannot encode while a literal is open")
+		return enc
+	}
+	if err := enc.w.WriteByte(ch); err != nil {
+		enc.err = err
+	}
+	return enc
+}
+
+// writeBytes is writeString for a byte slice. Numbers are formatted into a
+// stack buffer and written with it, so a FETCH line allocates nothing for
+// them (upstream allocated a string per number).
+func (enc *Encoder) writeBytes(b []byte) *Encoder {
+	if enc.err != nil {
+		return enc
+	}
+	if enc.literal {
+		enc.err = fmt.Errorf("imapwire: cannot encode while a literal is open")
+		return enc
+	}
+	if _, err := enc.w.Write(b); err != nil {
+		enc.err = err
+	}
+	return enc
 }
 
 func (enc *Encoder) Quoted(s string) *Encoder {
@@ -231,17 +258,20 @@ func isValidFlag(s string) bool {
 }
 
 func (enc *Encoder) Number(v uint32) *Encoder {
-	return enc.writeString(strconv.FormatUint(uint64(v), 10))
+	var buf [20]byte
+	return enc.writeBytes(strconv.AppendUint(buf[:0], uint64(v), 10))
 }
 
 func (enc *Encoder) Number64(v int64) *Encoder {
 	// TODO: disallow negative values
-	return enc.writeString(strconv.FormatInt(v, 10))
+	var buf [20]byte
+	return enc.writeBytes(strconv.AppendInt(buf[:0], v, 10))
 }
 
 func (enc *Encoder) ModSeq(v uint64) *Encoder {
 	// TODO: disallow zero values
-	return enc.writeString(strconv.FormatUint(v, 10))
+	var buf [20]byte
+	return enc.writeBytes(strconv.AppendUint(buf[:0], v, 10))
 }
 
 // List writes a parenthesized list.
