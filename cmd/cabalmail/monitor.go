@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cabalmail/cabalmail/internal/config"
 	"github.com/cabalmail/cabalmail/internal/metrics"
@@ -14,23 +16,73 @@ import (
 )
 
 // monitorRole probes every listener the configuration declares, watches
-// the periodic jobs' heartbeats and routes alerts (DESIGN.md §2).
+// the periodic jobs' heartbeats and routes alerts (DESIGN.md §2); with
+// monitor.webhook_listen set it also serves the Alertmanager webhook.
 func monitorRole() role {
 	return role{
 		name: "monitor",
 		describe: func(cfg *config.Config) string {
-			return fmt.Sprintf("%d probes every %s", len(monitorProbes(cfg)), monitor.DefaultInterval)
+			return fmt.Sprintf("%d probes every %s", len(monitorProbes(cfg)), time.Duration(cfg.Monitor.ProbeInterval))
 		},
 		run: func(ctx context.Context, n *node) error {
+			logger := n.logger.With("tier", "monitor")
+			mc := n.cfg.Monitor
+			notifier := monitor.NewNotifier(monitor.NotifierOptions{
+				NtfyURL:        mc.NtfyURL,
+				NtfyTopic:      mc.NtfyTopic,
+				NtfyToken:      mc.NtfyToken,
+				PushoverURL:    mc.PushoverURL,
+				PushoverToken:  mc.PushoverToken,
+				PushoverUser:   mc.PushoverUser,
+				RepeatCritical: time.Duration(mc.RepeatCritical),
+				RepeatWarning:  time.Duration(mc.RepeatWarning),
+				Logger:         logger,
+			})
+			probes := monitorProbes(n.cfg)
+			// Which sinks are on, never their secrets.
+			logger.Info("monitor: starting", "probes", len(probes), "interval", time.Duration(mc.ProbeInterval).String(),
+				"ntfy", mc.NtfyTopic != "", "pushover", mc.PushoverToken != "", "webhook", mc.WebhookListen)
 			m := monitor.New(monitor.Options{
 				Store:      n.app.st,
-				Probes:     monitorProbes(n.cfg),
-				Heartbeats: monitor.DefaultHeartbeats,
-				Logger:     n.logger.With("tier", "monitor"),
+				Probes:     probes,
+				Heartbeats: monitorHeartbeats(n.cfg),
+				Interval:   time.Duration(mc.ProbeInterval),
+				Notifier:   notifier,
+				Logger:     logger,
 			})
-			return m.Run(ctx)
+			if mc.WebhookListen == "" {
+				return m.Run(ctx)
+			}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			hookErr := make(chan error, 1)
+			go func() {
+				hookErr <- monitor.ServeWebhook(ctx, mc.WebhookListen, &monitor.Webhook{Notifier: notifier, Secret: mc.WebhookSecret, Logger: logger}, logger)
+				cancel() // the webhook failing stops the role, and so the process
+			}()
+			runErr := m.Run(ctx)
+			cancel()
+			if err := <-hookErr; err != nil {
+				return err
+			}
+			return runErr
 		},
 	}
+}
+
+// monitorHeartbeats are the product's periodic jobs with the configured
+// periods.
+func monitorHeartbeats(cfg *config.Config) []monitor.Heartbeat {
+	hbs := slices.Clone(monitor.DefaultHeartbeats)
+	for i := range hbs {
+		switch hbs[i].Job {
+		case "queue-runner":
+			hbs[i].Period = time.Duration(cfg.Monitor.QueueRunnerPeriod)
+		case "dns-serial":
+			hbs[i].Period = time.Duration(cfg.Monitor.DNSSerialPeriod)
+		}
+	}
+	return hbs
 }
 
 // wireOps connects the node to the operations plumbing every process
@@ -61,6 +113,9 @@ func monitorProbes(cfg *config.Config) []monitor.Probe {
 	add("smtp-out", monitor.KindTLS, cfg.Submission.ListenTLS)
 	add("imap", monitor.KindIMAPStartTLS, cfg.IMAP.ListenSTARTTLS)
 	add("imap", monitor.KindTLS, cfg.IMAP.ListenTLS)
+	for _, u := range cfg.Monitor.HTTPProbes {
+		probes = append(probes, monitor.Probe{Tier: "web", Kind: monitor.KindHTTP, Target: u, WantStatus: 200})
+	}
 	for _, a := range cfg.Web.Listen {
 		base := "http://" + probeAddr(a)
 		probes = append(probes,

@@ -49,6 +49,7 @@ type Config struct {
 	Metrics    Metrics    `toml:"metrics"`
 	Mailbox    Mailbox    `toml:"mailbox"`
 	Outbound   Outbound   `toml:"outbound"`
+	Monitor    Monitor    `toml:"monitor"`
 	Log        Log        `toml:"log"`
 }
 
@@ -392,6 +393,9 @@ func (c *Config) validate(doc []byte) error {
 	if err := c.Outbound.check(func(key string) bool { return lineOfKey(doc, key) > 0 }); err != nil {
 		return err
 	}
+	if err := c.Monitor.check(func(key string) bool { return lineOfKey(doc, key) > 0 }); err != nil {
+		return err
+	}
 	for i, r := range c.DNS.Record {
 		if err := checkDNSRecord(fmt.Sprintf("dns.record[%d]", i), r); err != nil {
 			return err
@@ -464,6 +468,7 @@ func (c *Config) applyDefaults() {
 		c.Web.Signup = "closed"
 	}
 	c.Outbound.applyDefaults()
+	c.Monitor.applyDefaults()
 	for i := range c.DNS.Record {
 		r := &c.DNS.Record[i]
 		r.Name = strings.TrimSuffix(strings.ToLower(r.Name), ".") + "."

@@ -237,3 +237,67 @@ func TestOutboundSchedule(t *testing.T) {
 		t.Errorf("outbound values = %+v", o)
 	}
 }
+
+func TestMonitor(t *testing.T) {
+	c, err := Parse([]byte("control_domain = \"mail.example.test\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Monitor
+	if m.ProbeInterval != Duration(30*time.Second) || m.RepeatCritical != Duration(24*time.Hour) || m.RepeatWarning != Duration(6*time.Hour) ||
+		m.NtfyURL != DefaultNtfyURL || m.PushoverURL != DefaultPushoverURL || m.WebhookListen != "" || m.QueueRunnerPeriod != Duration(time.Minute) || m.DNSSerialPeriod != Duration(time.Hour) {
+		t.Errorf("monitor defaults = %+v", m)
+	}
+	c, err = Parse([]byte(`control_domain = "mail.example.test"
+[monitor]
+probe_interval = "10s"
+http_probes = ["https://status.example.test/health"]
+ntfy_url = "http://127.0.0.1:8090"
+ntfy_topic = "cabal-alerts"
+ntfy_token = "tk_abc"
+pushover_token = "apptoken"
+pushover_user = "userkey"
+repeat_critical = "12h"
+repeat_warning = "3h"
+webhook_listen = "127.0.0.1:9326"
+webhook_secret = "0123456789abcdef"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = c.Monitor
+	if time.Duration(m.ProbeInterval) != 10*time.Second || len(m.HTTPProbes) != 1 || m.NtfyTopic != "cabal-alerts" || m.PushoverUser != "userkey" ||
+		time.Duration(m.RepeatCritical) != 12*time.Hour || m.WebhookSecret != "0123456789abcdef" {
+		t.Errorf("monitor values = %+v", m)
+	}
+
+	const head = "control_domain = \"mail.example.test\"\n[monitor]\n"
+	for _, tt := range []struct{ name, doc, want string }{
+		{"unknown key", head + "ntfy_server = \"x\"\n", "line 3: unknown key monitor.ntfy_server"},
+		{"bad interval", head + "probe_interval = \"often\"\n", "line 3: key monitor.probe_interval: want a duration"},
+		{"zero interval", head + "probe_interval = \"0s\"\n", "line 3: key monitor.probe_interval: must be positive"},
+		{"tiny interval", head + "probe_interval = \"10ms\"\n", "line 3: key monitor.probe_interval: must be at least 1s"},
+		{"negative repeat", head + "\nrepeat_warning = \"-1h\"\n", "line 4: key monitor.repeat_warning: must be positive"},
+		{"probe not a URL", head + "http_probes = [\"status.example.test\"]\n", "line 3: key monitor.http_probes: \"status.example.test\" must start with http://"},
+		{"probe with credentials", head + "http_probes = [\"https://u:p@status.example.test/\"]\n", "key monitor.http_probes"},
+		{"bad pushover url", head + "pushover_url = \"api.pushover.net\"\n", "line 3: key monitor.pushover_url"},
+		{"bad ntfy url", head + "ntfy_url = \"ftp://ntfy.example.test\"\n", "line 3: key monitor.ntfy_url"},
+		{"bad topic", head + "ntfy_topic = \"a/b\"\n", "line 3: key monitor.ntfy_topic"},
+		{"token without topic", head + "ntfy_token = \"tk_x\"\n", "line 3: key monitor.ntfy_token: is set but monitor.ntfy_topic is not"},
+		{"pushover token alone", head + "pushover_token = \"apptoken\"\n", "line 3: key monitor.pushover_token: pushover_token and pushover_user must be given together"},
+		{"pushover user alone", head + "pushover_user = \"userkey\"\n", "line 3: key monitor.pushover_user"},
+		{"webhook without secret", head + "webhook_listen = \"127.0.0.1:9326\"\n", "line 3: key monitor.webhook_listen: requires monitor.webhook_secret"},
+		{"webhook bad listen", head + "webhook_listen = \"9326\"\nwebhook_secret = \"0123456789abcdef\"\n", "line 3: key monitor.webhook_listen: want host:port"},
+		{"short secret", head + "webhook_secret = \"hunter2\"\n", "line 3: key monitor.webhook_secret: must be at least 16 characters, not 7"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error reveals the secret: %v", err)
+			}
+		})
+	}
+}

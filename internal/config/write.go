@@ -159,6 +159,20 @@ per_domain = 10       # delivery sessions to one domain at once
 # username = "..."
 # password = "..."
 
+[monitor]
+probe_interval = "30s"    # how often the monitor role probes every listener
+http_probes = []          # extra URLs that must answer 200
+# ntfy_url = "https://ntfy.sh"
+# ntfy_topic = "..."      # warnings and critical alerts; empty = no ntfy notices
+# ntfy_token = "..."      # access token of a protected topic (secret)
+# pushover_token = "..."  # critical alerts (secret; with pushover_user)
+# pushover_user = "..."
+# pushover_url = "https://api.pushover.net/1/messages.json"
+repeat_critical = "24h"   # a critical alert still firing is sent again after this long
+repeat_warning = "6h"
+# webhook_listen = "127.0.0.1:9326"   # POST /alerts for Alertmanager; needs webhook_secret
+# webhook_secret = "..."              # bearer secret, at least 16 characters
+
 [log]
 level = "info"
 mail_log = ""     # file for the mail log; empty = standard error
