@@ -51,6 +51,8 @@ type testEnv struct {
 	domains  *domains.Service
 	srv      *Server
 	hostname string
+	store    *sqlite.Store
+	addrs    *addresses.Service
 }
 
 const testApex = "example.test"
@@ -67,7 +69,7 @@ func newTestEnv(t testing.TB, tune func(*Options)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, blobs: &faultyBlobs{Dir: bd}, hostname: "smtp.mail.example.test"}
+	e := &testEnv{t: t, blobs: &faultyBlobs{Dir: bd}, hostname: "smtp.mail.example.test", store: st}
 	e.q, err = queue.Open(ctx, queue.Options{Store: st, Blobs: e.blobs, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +85,7 @@ func newTestEnv(t testing.TB, tune func(*Options)) *testEnv {
 		}
 	}
 	addrs := addresses.New(st, addresses.Options{ControlDomain: "mail." + testApex})
+	e.addrs = addrs
 	for addr, users := range map[string][]string{
 		"shop@x1.example.test":     {"alice"},
 		"family@home.example.test": {"alice", "bob"},
