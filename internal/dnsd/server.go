@@ -37,6 +37,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cabalmail/cabalmail/internal/domains"
+	"github.com/cabalmail/cabalmail/internal/metrics"
+	"github.com/cabalmail/cabalmail/internal/monitor"
 	"github.com/cabalmail/cabalmail/internal/store"
 )
 
@@ -73,6 +75,8 @@ type Server struct {
 	addrs   []string
 	done    chan struct{}
 	wg      sync.WaitGroup
+	// removeReady withdraws the /readyz check Start added.
+	removeReady func()
 }
 
 // New checks opts and returns a Server that is not yet listening.
@@ -218,7 +222,41 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go s.refreshLoop(context.WithoutCancel(ctx))
+	s.removeReady = metrics.AddReadyCheck("dns data", s.ready)
 	return nil
+}
+
+// ready fails while no data is served (every answer would be SERVFAIL)
+// and once the server is closed.
+func (s *Server) ready(context.Context) error {
+	select {
+	case <-s.done:
+		return errors.New("dnsd: closed")
+	default:
+	}
+	if s.snap.Load() == nil {
+		return errors.New("dnsd: no data loaded")
+	}
+	return nil
+}
+
+// heartbeatEvery bounds how often a refresh is recorded as the dns-serial
+// heartbeat: the refresh runs twice a second, the heartbeat's period is an
+// hour.
+const heartbeatEvery = time.Minute
+
+// recordHeartbeat notes a successful refresh for the monitor role's
+// HeartbeatMissed alert, at most once per heartbeatEvery.
+func (s *Server) recordHeartbeat(ctx context.Context, last *time.Time) {
+	now := s.opts.Now()
+	if !last.IsZero() && now.Sub(*last) < heartbeatEvery {
+		return
+	}
+	if err := monitor.RecordHeartbeat(ctx, s.opts.Settings, "dns-serial", now); err != nil {
+		s.log.Warn("dns heartbeat not recorded", "err", err)
+		return
+	}
+	*last = now
 }
 
 func (s *Server) refreshLoop(ctx context.Context) {
@@ -226,6 +264,8 @@ func (s *Server) refreshLoop(ctx context.Context) {
 	t := time.NewTicker(s.opts.Refresh)
 	defer t.Stop()
 	failing := false
+	var lastBeat time.Time
+	s.recordHeartbeat(ctx, &lastBeat) // Start has just refreshed
 	for {
 		select {
 		case <-s.done:
@@ -242,6 +282,9 @@ func (s *Server) refreshLoop(ctx context.Context) {
 			s.log.Info("dns refresh recovered")
 		}
 		failing = err != nil
+		if err == nil {
+			s.recordHeartbeat(ctx, &lastBeat)
+		}
 	}
 }
 
@@ -255,6 +298,10 @@ func (s *Server) Addrs() []string {
 // Close stops the listeners and the refresh loop.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.removeReady != nil {
+		s.removeReady()
+		s.removeReady = nil
+	}
 	err := s.shutdownLocked()
 	s.mu.Unlock()
 	s.wg.Wait()

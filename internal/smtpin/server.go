@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/addresses"
 	"github.com/cabalmail/cabalmail/internal/authres"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/maillog"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
 )
@@ -171,11 +173,18 @@ func (s *Server) ServeListeners(ctx context.Context, ls ...net.Listener) error {
 			idle:     s.opts.Timeout,
 			lifetime: s.opts.MaxConnLifetime,
 			perIP:    map[string]int{},
-			open:     s.metrics.connections,
+			open:     mirroredGauge{s.metrics.connections, metrics.Connections(tier)},
 			onReject: func(ip string) { s.log.Warn("connection refused: limit reached", "tier", tier, "ip", ip) },
 		}
 		s.log.Info("listening", "tier", tier, "addr", l.Addr().String())
-		go func() { errc <- s.smtp.Serve(ll) }()
+		var stopped atomic.Bool
+		defer metrics.AddReadyCheck(tier+" listener "+l.Addr().String(), func(context.Context) error {
+			if stopped.Load() {
+				return errors.New("not accepting connections")
+			}
+			return nil
+		})()
+		go func() { err := s.smtp.Serve(ll); stopped.Store(true); errc <- err }()
 	}
 	go s.watchTempfail(ctx)
 	var err error
