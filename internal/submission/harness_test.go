@@ -52,6 +52,7 @@ type testEnv struct {
 	srv      *Server
 	hostname string
 	store    *sqlite.Store
+	certPath string // the server's self-signed certificate (PEM)
 	addrs    *addresses.Service
 }
 
@@ -103,6 +104,7 @@ func newTestEnv(t testing.TB, tune func(*Options)) *testEnv {
 	if err := tlsutil.GenerateSelfSigned(certPath, keyPath, []string{e.hostname}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	e.certPath = certPath
 	cert, err := tlsutil.Load(certPath, keyPath)
 	if err != nil {
 		t.Fatal(err)
