@@ -150,6 +150,10 @@ func open100k(b *testing.B) (*env, *View) {
 		b.Fatalf("mailbox has %d messages", n)
 	}
 	b.Logf("first SELECT (index load) of %d messages: %v", bench100k, time.Since(start))
+	// Let the header cache load SELECT started finish outside the timings.
+	if _, _, err := v.x.headerSnapshot(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	return e, v
 }
 
@@ -192,12 +196,10 @@ func BenchmarkSearchHeader100k(b *testing.B) {
 	_, v := open100k(b)
 	ctx := context.Background()
 	uids := v.UIDs()
-	start := time.Now()
 	got, err := v.SearchHeader(ctx, uids, "Subject", benchSubjectTerm)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("first header search (loads the cache): %v, %d matches", time.Since(start), len(got))
 	if len(got) != bench100k/1000 {
 		b.Fatalf("%d matches, want %d", len(got), bench100k/1000)
 	}
