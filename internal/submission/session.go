@@ -179,11 +179,14 @@ func (ss *session) submit(ctx context.Context, raw []byte) reply {
 		return replyBadHeader(err.Error())
 	}
 	for _, a := range from {
+		if strings.EqualFold(a, ss.from) {
+			continue // Mail checked it a moment ago, in this transaction
+		}
 		if r := ss.checkHeld(ctx, "From address", a); r != nil {
 			return *r
 		}
 	}
-	if sender != "" {
+	if sender != "" && !strings.EqualFold(sender, ss.from) {
 		if r := ss.checkHeld(ctx, "Sender address", sender); r != nil {
 			return *r
 		}
