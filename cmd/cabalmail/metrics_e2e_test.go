@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fakeRelay is a remote mail server for the outbound tier: it accepts
+// every recipient but those whose local part says "defer" (451 4.7.1) or
+// "bounce" (550 5.1.1), and accepts the message.
+func fakeRelay(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveFakeRelay(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func serveFakeRelay(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+	say("220 relay.remote.test ESMTP")
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+			say("250 relay.remote.test")
+		case strings.HasPrefix(cmd, "RCPT"):
+			switch {
+			case strings.Contains(cmd, "DEFER@"):
+				say("451 4.7.1 greylisted, try again later")
+			case strings.Contains(cmd, "BOUNCE@"):
+				say("550 5.1.1 no such user")
+			default:
+				say("250 2.1.5 ok")
+			}
+		case cmd == "DATA":
+			say("354 go ahead")
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			say("250 2.0.0 queued as R1")
+		case cmd == "QUIT":
+			say("221 2.0.0 bye")
+			return
+		default: // MAIL, RSET, NOOP
+			say("250 2.0.0 ok")
+		}
+	}
+}
+
+// TestServeMetricsCountMailEvents runs `serve --roles smtp-in,smtp-out` on a
+// dev data directory, drives a scripted sequence through both tiers —
+// accepted, unknown (5.1.1) and suspended (5.2.1) recipients at the MX; a
+// sent, a deferred and a bounced recipient submitted and relayed, and the
+// bounce's DSN delivered back to the sender —
+// and checks that /metrics counts each mail-log line exactly once.
+func TestServeMetricsCountMailEvents(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	dev := runDevUntilReady(t, dir)
+	password := dev.password
+	stopDev(t, dev)
+	cfg := filepath.Join(dir, "cabalmail.toml")
+	mustCLI(t, cfg, "", "address", "new", "shop@store.example.test", "--user", "demo")
+	mustCLI(t, cfg, "", "address", "suspend", "shop@store.example.test")
+
+	mx, sub, subTLS, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	relay := fakeRelay(t)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for old, new := range map[string]string{
+		`"127.0.0.1:2525"`: `"` + mx + `"`, `"127.0.0.1:2587"`: `"` + sub + `"`, `"127.0.0.1:2465"`: `"` + subTLS + `"`,
+		`"127.0.0.1:9325"`: `"` + metricsAddr + `"`,
+	} {
+		if !strings.Contains(text, old) {
+			t.Fatalf("dev config lacks %s", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	text += "\n[[outbound.route]]\ndomain = \"remote.test\"\nrelay = \"" + relay + "\"\ntls = \"none\"\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(binary, "serve", "--roles", "smtp-in,smtp-out")
+	cmd.Env = append(os.Environ(), "CABALMAIL_CONFIG="+cfg)
+	var logs syncWriter
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	waitUntil(t, "the MX to listen", func() bool { return strings.Contains(logs.String(), "addr="+mx) }, logs.String)
+
+	rcpt := func(to string) string {
+		c, err := smtp.Dial(mx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Mail("someone@sender.example"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt(to); err != nil {
+			return strings.ReplaceAll(err.Error(), `"`, "") // textproto quotes the message
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte("Subject: hello\r\n\r\nhi\r\n"))
+		if err := w.Close(); err != nil {
+			return err.Error()
+		}
+		return "250"
+	}
+	for _, step := range []struct{ to, want string }{
+		{"hello@welcome.example.test", "250"},
+		{"hello@welcome.example.test", "250"},
+		{"nobody@welcome.example.test", "550 5.1.1"},
+		{"shop@store.example.test", "550 5.2.1"},
+	} {
+		if got := rcpt(step.to); !strings.HasPrefix(got, step.want) {
+			t.Fatalf("RCPT %s: %q, want %s", step.to, got, step.want)
+		}
+	}
+
+	submit(t, sub, "demo", password, "hello@welcome.example.test", "ok@remote.test", "defer@remote.test", "bounce@remote.test")
+	waitUntil(t, "the outbound attempt in the mail log", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "to=<ok@remote.test>") && strings.Contains(l, "to=<defer@remote.test>") && strings.Contains(l, "to=<bounce@remote.test>")
+	}, logs.String)
+	// The bounce earns the sender a DSN, delivered locally by the same tier.
+	waitUntil(t, "the DSN's local delivery", func() bool {
+		return regexp.MustCompile(`smtp-out [0-9a-f]+: to=<hello@welcome\.example\.test>.*stat=Sent`).MatchString(logs.String())
+	}, logs.String)
+
+	want := map[string]int{
+		`tier="smtp-in",stat="sent",dsn_class="2"`:      2,
+		`tier="smtp-in",stat="rejected",dsn_class="5"`:  2,
+		`tier="smtp-in",stat="deferred",dsn_class="4"`:  0,
+		`tier="smtp-out",stat="sent",dsn_class="2"`:     2, // ok@remote.test and the DSN
+		`tier="smtp-out",stat="deferred",dsn_class="4"`: 1,
+		`tier="smtp-out",stat="bounced",dsn_class="5"`:  1,
+	}
+	got := mailEventCounts(t, metricsAddr)
+	for series, n := range want {
+		if got[series] != n {
+			t.Errorf("cabalmail_mail_events_total{%s} = %d, want %d", series, got[series], n)
+		}
+	}
+	for series, n := range got {
+		if _, ok := want[series]; !ok && n != 0 {
+			t.Errorf("unexpected series cabalmail_mail_events_total{%s} = %d", series, n)
+		}
+	}
+	// The counts are the mail log's lines, one for one.
+	mailLines := regexp.MustCompile(`(?m) (smtp-in|smtp-out) [^ ]+: to=`).FindAllString(logs.String(), -1)
+	total := 0
+	for _, n := range got {
+		total += n
+	}
+	if total != len(mailLines) {
+		t.Errorf("%d events counted, %d mail-log lines:\n%s", total, len(mailLines), logs.String())
+	}
+	if t.Failed() {
+		t.Logf("program and mail log:\n%s", logs.String())
+	}
+}
+
+// submit sends one message through the submission listener as a user
+// would: STARTTLS, AUTH PLAIN, then the envelope.
+func submit(t *testing.T, addr, user, password, from string, to ...string) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil { // the dev certificate is self-signed
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if err := c.Auth(smtp.PlainAuth("", user, password, host)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(from); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(w, "From: <"+from+">\r\nTo: <ok@remote.test>\r\nSubject: out\r\n\r\nhi\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Quit()
+}
+
+// mailEventCounts scrapes /metrics and returns cabalmail_mail_events_total by
+// its label set as exposed ("tier=...,stat=...,dsn_class=...").
+func mailEventCounts(t *testing.T, addr string) map[string]int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	re := regexp.MustCompile(`(?m)^cabalmail_mail_events_total\{dsn_class="(\d)",stat="(\w+)",tier="([\w-]+)"\} (\d+)$`)
+	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
+		n := 0
+		for _, d := range m[4] {
+			n = n*10 + int(d-'0')
+		}
+		out[`tier="`+m[3]+`",stat="`+m[2]+`",dsn_class="`+m[1]+`"`] = n
+	}
+	if len(out) == 0 {
+		t.Fatalf("no cabalmail_mail_events_total in /metrics:\n%s", body)
+	}
+	return out
+}
