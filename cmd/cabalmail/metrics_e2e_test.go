@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -268,4 +270,110 @@ func mailEventCounts(t *testing.T, addr string) map[string]int {
 		t.Fatalf("no cabalmail_mail_events_total in /metrics:\n%s", body)
 	}
 	return out
+}
+
+// TestServeMonitorKeepsSecrets runs the monitor role with every secret of
+// [monitor] set and sinks that fail, routes an alert through the
+// Alertmanager webhook, and checks that the sinks received the tokens while
+// the program log holds none of the secrets.
+func TestServeMonitorKeepsSecrets(t *testing.T) {
+	cfg := initData(t)
+	const (
+		ntfyToken     = "tk_ntfy_secret_value_1"
+		pushoverToken = "pushover_app_secret_2"
+		pushoverUser  = "pushover_user_secret_3"
+		hookSecret    = "webhook_bearer_secret_4"
+	)
+	var mu sync.Mutex
+	var received []string
+	sinks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		received = append(received, r.URL.Path+" "+r.Header.Get("Authorization")+" "+string(b))
+		mu.Unlock()
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	defer sinks.Close()
+	hook, metricsAddr := freeAddr(t), freeAddr(t)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), `probe_interval = "30s"`, `probe_interval = "1s"
+ntfy_url = "`+sinks.URL+`"
+ntfy_topic = "alerts"
+ntfy_token = "`+ntfyToken+`"
+pushover_url = "`+sinks.URL+`/1/messages.json"
+pushover_token = "`+pushoverToken+`"
+pushover_user = "`+pushoverUser+`"
+webhook_listen = "`+hook+`"
+webhook_secret = "`+hookSecret+`"`, 1)
+	text = strings.Replace(text, `listen = "127.0.0.1:9325"`, `listen = "`+metricsAddr+`"`, 1)
+	if text == string(b) || !strings.Contains(text, metricsAddr) {
+		t.Fatal("the monitor or metrics keys of the written configuration moved")
+	}
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "serve", "--roles", "monitor")
+	cmd.Env = append(os.Environ(), "CABALMAIL_CONFIG="+cfg)
+	var logs syncWriter
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	waitUntil(t, "the webhook to listen", func() bool { return strings.Contains(logs.String(), "alert webhook listening") }, logs.String)
+
+	post := func(auth string) int {
+		body := `{"version":"4","status":"firing","alerts":[{"status":"firing",
+			"labels":{"alertname":"BouncedSpike","severity":"critical"},
+			"annotations":{"summary":"More than 15 permanent failures","runbook_url":"https://github.com/cabalmail/cabalmail/blob/main/docs/runbooks/BouncedSpike.md"}}]}`
+		req, err := http.NewRequest(http.MethodPost, "http://"+hook+"/alerts", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("Bearer wrong-secret-of-some-length"); code != http.StatusUnauthorized {
+		t.Errorf("wrong bearer: %d", code)
+	}
+	mu.Lock()
+	n := len(received)
+	mu.Unlock()
+	if n != 0 {
+		t.Errorf("a refused webhook call reached the sinks")
+	}
+	if code := post("Bearer " + hookSecret); code != http.StatusBadGateway {
+		t.Errorf("alert with failing sinks: %d, want 502", code)
+	}
+	waitUntil(t, "the sink failure in the log", func() bool { return strings.Contains(logs.String(), "alert not delivered") }, logs.String)
+	// The probes of the configured listeners (nothing serves them here)
+	// ran and failed, with their errors logged nowhere but the store.
+	waitUntil(t, "a probe round", func() bool {
+		return strings.Contains(cli(t, cfg, "", "diagnose", "probes").stdout, "FAILING  smtp-in smtp 127.0.0.1:25")
+	}, logs.String)
+
+	mu.Lock()
+	all := strings.Join(received, "\n")
+	mu.Unlock()
+	if !strings.Contains(all, "Bearer "+ntfyToken) || !strings.Contains(all, pushoverToken) || !strings.Contains(all, pushoverUser) {
+		t.Errorf("the sinks did not receive the credentials:\n%s", all)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	for _, secret := range []string{ntfyToken, pushoverToken, pushoverUser, hookSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the program log reveals %q:\n%s", secret, logs.String())
+		}
+	}
 }
