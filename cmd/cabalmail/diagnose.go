@@ -41,7 +41,7 @@ func runDiagnose(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	now := time.Now()
-	opts := diagnose.Options{Since: now.Add(-*since), Tier: *tier, Now: now}
+	opts := diagnose.Options{Since: now.Add(-*since), Tier: *tier, Now: now, Heartbeats: monitorHeartbeats(a.cfg)}
 	switch what {
 	case "bounces":
 		r, err := diagnose.Bounces(ctx, a.st, opts)

@@ -58,6 +58,9 @@ func seedDiagnose(t *testing.T, cfgPath string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := monitor.RecordHeartbeat(ctx, st, "queue-runner", now.Add(-20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDiagnoseCommands(t *testing.T) {
@@ -121,7 +124,8 @@ func TestDiagnoseCommands(t *testing.T) {
 	}
 
 	out = mustCLI(t, cfg, "", "diagnose", "probes")
-	for _, want := range []string{"ok       smtp-in smtp 127.0.0.1:25 (checked ", "FAILING  imap tls 127.0.0.1:993", "connection refused"} {
+	for _, want := range []string{"ok       smtp-in smtp 127.0.0.1:25 (checked ", "FAILING  imap tls 127.0.0.1:993", "connection refused",
+		"Heartbeats:\n  queue-runner   last success 20s ago (every 1m0s, grace 2m0s)\n", "  dns-serial     never reported"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("diagnose probes lacks %q:\n%s", want, out)
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cabalmail/cabalmail/internal/monitor"
 )
 
 // Options select the events a report covers.
@@ -13,6 +15,9 @@ type Options struct {
 	Since time.Time // events at or after; zero: all
 	Tier  string    // only this tier; "": every tier
 	Now   time.Time // the report's "now" (ages); zero: time.Now()
+	// Heartbeats are the periodic jobs the probes report lists; nil:
+	// monitor.DefaultHeartbeats.
+	Heartbeats []monitor.Heartbeat
 }
 
 func (o Options) now() time.Time {

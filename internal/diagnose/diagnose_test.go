@@ -258,3 +258,36 @@ func TestProbes(t *testing.T) {
 		t.Errorf("imap only, an hour later: %+v", r)
 	}
 }
+
+func TestProbesHeartbeats(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	hbs := []monitor.Heartbeat{
+		{Job: "queue-runner", Period: time.Minute, Grace: 2 * time.Minute},
+		{Job: "dns-serial", Period: time.Hour, Grace: 15 * time.Minute},
+		{Job: "cert-renewal", Period: 24 * time.Hour, Grace: 6 * time.Hour},
+	}
+	if err := monitor.RecordHeartbeat(ctx, st, "queue-runner", now.Add(-30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := monitor.RecordHeartbeat(ctx, st, "dns-serial", now.Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Probes(ctx, st, Options{Now: now, Heartbeats: hbs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Heartbeats) != 3 || r.Heartbeats[0].Late || !r.Heartbeats[1].Late || !r.Heartbeats[2].LastSuccess.IsZero() || r.Heartbeats[2].Late {
+		t.Fatalf("heartbeats %+v", r.Heartbeats)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"No probe results", "Heartbeats:\n", "  queue-runner   last success 30s ago (every 1m0s, grace 2m0s)",
+		"  dns-serial     LATE: last success 2h0m ago (every 1h0m0s, grace 15m0s)", "  cert-renewal   never reported"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("text lacks %q:\n%s", s, buf.String())
+		}
+	}
+}

@@ -15,6 +15,18 @@ type ProbeReport struct {
 	// Stale is set when the last round is older than staleAfter: the
 	// monitor role is not running (or cannot write to the store).
 	Stale bool `json:"stale"`
+	// Heartbeats are the periodic jobs' last successes (every tier; not
+	// filtered by Options.Tier).
+	Heartbeats []HeartbeatState `json:"heartbeats"`
+}
+
+// HeartbeatState is one periodic job's last recorded success.
+type HeartbeatState struct {
+	Job         string        `json:"job"`
+	LastSuccess time.Time     `json:"last_success,omitzero"` // zero: never reported
+	Period      time.Duration `json:"period_ns"`
+	Grace       time.Duration `json:"grace_ns"`
+	Late        bool          `json:"late"` // older than period plus grace: HeartbeatMissed fires
 }
 
 // staleAfter is how old the newest probe result may be before the report
@@ -39,12 +51,26 @@ func Probes(ctx context.Context, st Store, opts Options) (ProbeReport, error) {
 		}
 	}
 	r.Stale = len(states) > 0 && opts.now().Sub(newest) > staleAfter
+	hbs := opts.Heartbeats
+	if hbs == nil {
+		hbs = monitor.DefaultHeartbeats
+	}
+	r.Heartbeats = []HeartbeatState{}
+	for _, hb := range hbs {
+		last, err := monitor.LastHeartbeat(ctx, st, hb.Job)
+		if err != nil {
+			return ProbeReport{}, fmt.Errorf("diagnose: probes: %w", err)
+		}
+		r.Heartbeats = append(r.Heartbeats, HeartbeatState{Job: hb.Job, LastSuccess: last, Period: hb.Period, Grace: hb.Grace,
+			Late: !last.IsZero() && opts.now().Sub(last) > hb.Period+hb.Grace})
+	}
 	return r, nil
 }
 
 // WriteText writes the report for people.
 func (r ProbeReport) WriteText(w io.Writer, now time.Time) error {
 	p := &printer{w: w}
+	defer r.writeHeartbeats(p, now)
 	if len(r.Probes) == 0 {
 		p.f("No probe results in the store: is the monitor role running (cabalmail serve --roles monitor)?\n")
 		return p.err
@@ -66,4 +92,22 @@ func (r ProbeReport) WriteText(w io.Writer, now time.Time) error {
 		}
 	}
 	return p.err
+}
+
+// writeHeartbeats lists the periodic jobs after the probes.
+func (r ProbeReport) writeHeartbeats(p *printer, now time.Time) {
+	if len(r.Heartbeats) == 0 {
+		return
+	}
+	p.f("\nHeartbeats:\n")
+	for _, h := range r.Heartbeats {
+		switch {
+		case h.LastSuccess.IsZero():
+			p.f("  %-14s never reported (the job does not run here, or has not yet)\n", h.Job)
+		case h.Late:
+			p.f("  %-14s LATE: last success %s ago (every %s, grace %s)\n", h.Job, formatAge(now.Sub(h.LastSuccess)), h.Period, h.Grace)
+		default:
+			p.f("  %-14s last success %s ago (every %s, grace %s)\n", h.Job, formatAge(now.Sub(h.LastSuccess)), h.Period, h.Grace)
+		}
+	}
 }
