@@ -47,6 +47,7 @@ type results struct {
 	searchHits, bodyHits             int
 	idleRSS, idlePSS                 float64 // KiB per connection
 	appendBands                      []float64
+	appendN                          int // messages APPENDed (the last band may be partial)
 }
 
 func main() {
@@ -289,6 +290,7 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 
 	if appendN > 0 {
 		logf("%s: APPEND %d with %d clients", r.name, appendN, appendClients)
+		r.appendN = appendN
 		if _, err := c.cmd("CREATE Bench", nil); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 )
 
@@ -70,13 +69,16 @@ func printTable(w io.Writer, n, idle int, rs []*results) {
 			}
 			return 0
 		}
-		row(fmt.Sprintf("APPEND/s, 10 clients, messages %d-%dk", b*appendBand/1000, (b+1)*appendBand/1000),
+		row(fmt.Sprintf("APPEND/s, 10 clients, messages %dk-%dk", b*appendBand/1000, (b+1)*appendBand/1000),
 			func(r *results) string {
 				if v := band(r); v > 0 {
+					if end := (b + 1) * appendBand; r.appendN < end {
+						return fmt.Sprintf("%.0f (to %gk)", v, float64(r.appendN)/1000)
+					}
 					return fmt.Sprintf("%.0f", v)
 				}
 				return "-"
 			}, band, "≥ 1, steady")
 	}
-	fmt.Fprintln(w, strings.Repeat("", 0))
+	fmt.Fprintln(w)
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) error {
+func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) (retErr error) {
 	var mailbox string
 	options := imap.SelectOptions{ReadOnly: readOnly}
 	if !dec.ExpectSP() || !dec.ExpectMailbox(&mailbox) {
@@ -43,6 +43,13 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 	if err != nil {
 		return err
 	}
+	// The untagged lines and the tagged OK leave in one write.
+	flush := c.startBatch()
+	defer func() {
+		if err := flush(); retErr == nil {
+			retErr = err
+		}
+	}()
 
 	if err := c.writeExists(data.NumMessages); err != nil {
 		return err
