@@ -44,7 +44,7 @@ func runSMTPOut(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	blobs, err := blob.OpenDir(n.cfg.Store.BlobDir)
+	blobs, err := blob.OpenDir(n.cfg.Store.QueueDir)
 	if err != nil {
 		return fmt.Errorf("open blob store: %w", err)
 	}
