@@ -31,6 +31,7 @@ var migrations = []migration{
 	{3, "web", schemaWeb},             // web_schema.go
 	{4, "queue", schemaQueue},         // queue_schema.go
 	{5, "message filter", schemaMessageFilter},
+	{6, "delivery intelligence", schemaDeliveryIntelligence}, // suppression_schema.go
 }
 
 // schemaV1 is the initial schema: everything but mailboxes and messages.
