@@ -146,9 +146,11 @@ type Store interface {
 	Events
 	Settings
 	Audit
-	Mailboxes // mailbox.go
-	Web       // web.go
-	Queue     // queue.go
+	Mailboxes    // mailbox.go
+	Web          // web.go
+	Queue        // queue.go
+	Suppressions // suppression.go
+	Providers    // providers.go
 
 	// Close releases the store's resources.
 	Close() error

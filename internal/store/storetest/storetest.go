@@ -53,8 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Invites", func(t *testing.T) { testInvites(t, fresh) })
 	t.Run("TOTP", func(t *testing.T) { testTOTP(t, fresh) })
 	t.Run("TokenListing", func(t *testing.T) { testTokenListing(t, fresh) })
-	runMailboxes(t, fresh) // mailbox.go
-	runQueue(t, fresh)     // queue.go
+	runMailboxes(t, fresh)   // mailbox.go
+	runQueue(t, fresh)       // queue.go
+	runSuppression(t, fresh) // suppression.go
 }
 
 // opener is the per-subtest store factory Run hands to each test.
