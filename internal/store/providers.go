@@ -65,6 +65,13 @@ type ProviderCounts struct {
 // Attempts is the number of attempts counted.
 func (c ProviderCounts) Attempts() int { return c.Sent + c.Deferred + c.Bounced }
 
+// Accepted is one acceptance of a message by a recipient, known by a hash
+// of its address.
+type Accepted struct {
+	Key string
+	At  time.Time
+}
+
 // Quarantine is a recipient whose hard bounce was not believed: it is kept
 // pending (the message stays queued) until the provider recovers, the
 // operator decides, or a second reply confirms it.
@@ -86,6 +93,9 @@ type Quarantine struct {
 type Providers interface {
 	// RecordProviderAttempt stores one attempt (Time defaults to now).
 	RecordProviderAttempt(ctx context.Context, a ProviderAttempt) error
+	// RecordProviderBatch stores many attempts and acceptances in one
+	// transaction (the common case of a delivery batch); all or none.
+	RecordProviderBatch(ctx context.Context, attempts []ProviderAttempt, accepted []Accepted) error
 	// ProviderCounts counts provider's attempts at or after since.
 	ProviderCounts(ctx context.Context, provider string, since time.Time) (ProviderCounts, error)
 	// ListProviderCounts counts every provider's attempts at or after

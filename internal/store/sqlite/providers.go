@@ -17,13 +17,60 @@ func (s *Store) RecordProviderAttempt(ctx context.Context, a store.ProviderAttem
 	if err := checkTimes(a.Time); err != nil {
 		return fmt.Errorf("sqlite: record provider attempt %s: %w", a.Provider, err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO provider_attempts (provider, time, result, known_unknown) VALUES (?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, insertAttempt,
 		a.Provider, nanos(orNow(a.Time)), a.Result, boolInt(a.KnownUnknown))
 	if err != nil {
 		return fmt.Errorf("sqlite: record provider attempt %s: %w", a.Provider, err)
 	}
 	return nil
 }
+
+// RecordProviderBatch stores attempts and acceptances in one transaction.
+func (s *Store) RecordProviderBatch(ctx context.Context, attempts []store.ProviderAttempt, accepted []store.Accepted) error {
+	for _, a := range attempts {
+		if err := store.CheckProviderAttempt(a); err != nil {
+			return fmt.Errorf("sqlite: record provider batch: %w", err)
+		}
+		if err := checkTimes(a.Time); err != nil {
+			return fmt.Errorf("sqlite: record provider batch: %w", err)
+		}
+	}
+	for _, a := range accepted {
+		if a.Key == "" {
+			return fmt.Errorf("sqlite: record provider batch: %w recipient key: empty", store.ErrInvalid)
+		}
+		if err := checkTimes(a.At); err != nil {
+			return fmt.Errorf("sqlite: record provider batch: %w", err)
+		}
+	}
+	if len(attempts) == 0 && len(accepted) == 0 {
+		return nil
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		for _, a := range attempts {
+			if _, err := tx.ExecContext(ctx, insertAttempt, a.Provider, nanos(orNow(a.Time)), a.Result, boolInt(a.KnownUnknown)); err != nil {
+				return err
+			}
+		}
+		for _, a := range accepted {
+			t := nanos(orNow(a.At))
+			if _, err := tx.ExecContext(ctx, upsertAccepted, a.Key, t, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record provider batch: %w", err)
+	}
+	return nil
+}
+
+const insertAttempt = `INSERT INTO provider_attempts (provider, time, result, known_unknown) VALUES (?, ?, ?, ?)`
+
+const upsertAccepted = `INSERT INTO accepted_recipients (rcpt_key, first_at, last_at) VALUES (?, ?, ?)
+	ON CONFLICT (rcpt_key) DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at),
+	first_at = MIN(first_at, excluded.first_at)`
 
 const countsSelect = `SELECT provider,
 	COALESCE(SUM(result = 'sent'), 0), COALESCE(SUM(result = 'deferred'), 0), COALESCE(SUM(result = 'bounced'), 0),
@@ -144,9 +191,7 @@ func (s *Store) RecordAccepted(ctx context.Context, rcptKey string, at time.Time
 		return fmt.Errorf("sqlite: record accepted: %w", err)
 	}
 	t := nanos(orNow(at))
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accepted_recipients (rcpt_key, first_at, last_at) VALUES (?, ?, ?)
-		ON CONFLICT (rcpt_key) DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at),
-		first_at = MIN(first_at, excluded.first_at)`, rcptKey, t, t)
+	_, err := s.db.ExecContext(ctx, upsertAccepted, rcptKey, t, t)
 	if err != nil {
 		return fmt.Errorf("sqlite: record accepted: %w", err)
 	}

@@ -228,6 +228,23 @@ func testAcceptedRecipients(t *testing.T, open opener) {
 	if ok, _ := s.AcceptedBefore(c, "k2", t0.Add(time.Hour)); ok {
 		t.Fatal("another key accepted")
 	}
+	// A batch: all or none.
+	batch := []store.ProviderAttempt{{Provider: "p.com", Time: t0, Result: store.AttemptSent}, {Provider: "p.com", Time: t0, Result: store.AttemptDeferred}}
+	if err := s.RecordProviderBatch(c, batch, []store.Accepted{{Key: "k3", At: t0}, {Key: ""}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("batch with an empty key: %v, want ErrInvalid", err)
+	}
+	if got, _ := s.ProviderCounts(c, "p.com", t0); got.Attempts() != 0 {
+		t.Fatalf("refused batch stored %+v", got)
+	}
+	if err := s.RecordProviderBatch(c, batch, []store.Accepted{{Key: "k3", At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ProviderCounts(c, "p.com", t0); got.Sent != 1 || got.Deferred != 1 {
+		t.Fatalf("batch counts %+v", got)
+	}
+	if ok, _ := s.AcceptedBefore(c, "k3", t0); !ok {
+		t.Fatal("batch acceptance not stored")
+	}
 	if err := s.RecordAccepted(c, "", t0); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("empty key: %v, want ErrInvalid", err)
 	}
