@@ -31,6 +31,36 @@ type Queue struct {
 	mu         sync.Mutex
 	pending    *commitBatch
 	committing bool
+
+	// Bodies of finished messages are removed by a few background
+	// workers, so recording results never waits on file system syncs. A
+	// crash before the removal leaves an orphan body, never a lost
+	// message: no row names it any more.
+	dropOnce sync.Once
+	drops    chan string
+}
+
+// dropWorkers is how many bodies are removed at once.
+const dropWorkers = 8
+
+// dropLater queues the removal of bodies no row names any more.
+func (q *Queue) dropLater(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	q.dropOnce.Do(func() {
+		q.drops = make(chan string, 4096)
+		for i := 0; i < dropWorkers; i++ {
+			go func() {
+				for key := range q.drops {
+					q.dropBlob(context.Background(), key)
+				}
+			}()
+		}
+	})
+	for _, k := range keys {
+		q.drops <- k
+	}
 }
 
 // commitBatch is the set of items one transaction commits.

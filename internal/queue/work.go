@@ -137,9 +137,7 @@ func (q *Queue) Finish(ctx context.Context, owner string, results []Result) ([]R
 	for _, id := range lost {
 		q.log.Warn("queue: lease lost before the attempt was recorded; the message will be tried again", "id", id)
 	}
-	for _, key := range done {
-		q.dropBlob(ctx, key)
-	}
+	q.dropLater(done)
 	return out, nil
 }
 

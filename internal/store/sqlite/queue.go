@@ -293,9 +293,30 @@ func (s *Store) FinishQueueAttempts(ctx context.Context, owner string, results [
 			return err
 		}
 		defer insEvent.Close()
+		selItem, err := tx.PrepareContext(ctx, `SELECT lease_owner, blob_key FROM queue WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer selItem.Close()
+		countPending, err := tx.PrepareContext(ctx, `SELECT COUNT(*) FROM queue_recipients WHERE queue_id = ? AND state = 'pending'`)
+		if err != nil {
+			return err
+		}
+		defer countPending.Close()
+		delItem, err := tx.PrepareContext(ctx, `DELETE FROM queue WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer delItem.Close()
+		updItem, err := tx.PrepareContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_error = ?,
+				delay_notified = MAX(delay_notified, ?), lease_owner = '', lease_until = 0 WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer updItem.Close()
 		for _, r := range results {
 			var leaseOwner, blobKey string
-			err := tx.QueryRowContext(ctx, `SELECT lease_owner, blob_key FROM queue WHERE id = ?`, r.ID).Scan(&leaseOwner, &blobKey)
+			err := selItem.QueryRowContext(ctx, r.ID).Scan(&leaseOwner, &blobKey)
 			if err == sql.ErrNoRows || err == nil && leaseOwner != owner {
 				lost = append(lost, r.ID)
 				continue
@@ -317,20 +338,17 @@ func (s *Store) FinishQueueAttempts(ctx context.Context, owner string, results [
 				}
 			}
 			var pending int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM queue_recipients WHERE queue_id = ? AND state = 'pending'`,
-				r.ID).Scan(&pending); err != nil {
+			if err := countPending.QueryRowContext(ctx, r.ID).Scan(&pending); err != nil {
 				return err
 			}
 			if pending == 0 {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, r.ID); err != nil {
+				if _, err := delItem.ExecContext(ctx, r.ID); err != nil {
 					return err
 				}
 				done = append(done, blobKey)
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_error = ?,
-				delay_notified = MAX(delay_notified, ?), lease_owner = '', lease_until = 0 WHERE id = ?`,
-				nanos(orNow(r.NextAttempt)), r.LastError, boolInt(r.DelayNotified), r.ID); err != nil {
+			if _, err := updItem.ExecContext(ctx, nanos(orNow(r.NextAttempt)), r.LastError, boolInt(r.DelayNotified), r.ID); err != nil {
 				return err
 			}
 		}
