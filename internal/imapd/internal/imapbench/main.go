@@ -43,6 +43,7 @@ type results struct {
 	fill                             time.Duration
 	coldSelect                       time.Duration
 	selectT, fetch, search, bodySrch time.Duration
+	reselect                         time.Duration // SELECT again on an open connection
 	fetchLines                       int
 	searchHits, bodyHits             int
 	idleRSS, idlePSS                 float64 // KiB per connection
@@ -225,6 +226,11 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 			return time.Since(start), err
 		}
 	}
+	// SELECT again on the connection: what a client switching back to
+	// INBOX sees, without the cost of the login just before.
+	if r.reselect, err = median(runs*4, timed("SELECT INBOX", nil)); err != nil {
+		return err
+	}
 	logf("%s: FETCH", r.name)
 	r.fetchLines = 0
 	if r.fetch, err = median(runs, timed("UID FETCH 1:* (UID FLAGS)", func(l []byte) {
@@ -235,7 +241,7 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 		return err
 	}
 	r.fetchLines /= runs
-	logf("%s: SELECT %v, FETCH %v (%d lines)", r.name, r.selectT, r.fetch, r.fetchLines)
+	logf("%s: SELECT %v (again: %v), FETCH %v (%d lines)", r.name, r.selectT, r.reselect, r.fetch, r.fetchLines)
 	logf("%s: SEARCH HEADER", r.name)
 	if r.search, err = median(runs, timed("UID SEARCH HEADER Subject "+subjectTerm, func(l []byte) { r.searchHits = max(r.searchHits, searchCount(l)) })); err != nil {
 		return err

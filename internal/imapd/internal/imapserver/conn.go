@@ -61,6 +61,9 @@ type Conn struct {
 	// encMutex.
 	batching bool
 	batched  int // response lines written in this batch
+	// spareEnc is the encoder of the last finished response, reused by
+	// the next one. Guarded by encMutex.
+	spareEnc *imapwire.Encoder
 }
 
 func newConn(c net.Conn, server *Server) *Conn {
@@ -533,10 +536,17 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 	quotedUTF8 := conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
 	conn.mutex.Unlock()
 
-	wireEnc := imapwire.NewEncoder(conn.bw, imapwire.ConnSideServer)
-	wireEnc.QuotedUTF8 = quotedUTF8
-
 	conn.encMutex.Lock() // released by responseEncoder.end
+	// One encoder per connection is enough: responses are written one at a
+	// time, under encMutex.
+	wireEnc := conn.spareEnc
+	conn.spareEnc = nil
+	if wireEnc == nil {
+		wireEnc = imapwire.NewEncoder(conn.bw, imapwire.ConnSideServer)
+	} else {
+		wireEnc.Reset(conn.bw, imapwire.ConnSideServer)
+	}
+	wireEnc.QuotedUTF8 = quotedUTF8
 	wireEnc.NoFlush = conn.batching
 	if !conn.batching {
 		conn.setWriteTimeout(respWriteTimeout)
@@ -580,6 +590,7 @@ func (enc *responseEncoder) end() {
 	if enc.Encoder == nil {
 		panic("imapserver: responseEncoder.end called twice")
 	}
+	enc.conn.spareEnc = enc.Encoder
 	enc.Encoder = nil
 	if !enc.conn.batching {
 		enc.conn.setWriteTimeout(0)
