@@ -54,19 +54,22 @@ func runSMTPOut(ctx context.Context, n *node) error {
 		Blobs:    blobs,
 		Logger:   logger,
 		Hostname: n.cfg.Hostname,
+		Retry:    queue.PolicyOf(n.cfg.Outbound),
 	})
 	if err != nil {
 		return err
 	}
 	runner, err := delivery.New(delivery.Options{
-		Queue:     q,
-		Mailboxes: mb,
-		Addresses: n.app.addresses,
-		Routes:    n.cfg.Outbound.Route,
-		Resolver:  n.cfg.Outbound.Resolver,
-		Hostname:  n.cfg.Hostname,
-		MailLog:   n.mailLog,
-		Logger:    logger,
+		Queue:       q,
+		Mailboxes:   mb,
+		Addresses:   n.app.addresses,
+		Routes:      n.cfg.Outbound.Route,
+		Resolver:    n.cfg.Outbound.Resolver,
+		Hostname:    n.cfg.Hostname,
+		MailLog:     n.mailLog,
+		Logger:      logger,
+		Concurrency: n.cfg.Outbound.Concurrency,
+		PerDomain:   n.cfg.Outbound.PerDomain,
 	})
 	if err != nil {
 		return err
