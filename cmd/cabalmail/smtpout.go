@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cabalmail/cabalmail/internal/blob"
 	"github.com/cabalmail/cabalmail/internal/config"
 	"github.com/cabalmail/cabalmail/internal/delivery"
+	"github.com/cabalmail/cabalmail/internal/monitor"
 	"github.com/cabalmail/cabalmail/internal/queue"
 	"github.com/cabalmail/cabalmail/internal/submission"
 )
@@ -60,14 +62,19 @@ func runSMTPOut(ctx context.Context, n *node) error {
 		return err
 	}
 	runner, err := delivery.New(delivery.Options{
-		Queue:       q,
-		Mailboxes:   mb,
-		Addresses:   n.app.addresses,
-		Routes:      n.cfg.Outbound.Route,
-		Resolver:    n.cfg.Outbound.Resolver,
-		Hostname:    n.cfg.Hostname,
-		MailLog:     n.mailLog,
-		Logger:      logger,
+		Queue:     q,
+		Mailboxes: mb,
+		Addresses: n.app.addresses,
+		Routes:    n.cfg.Outbound.Route,
+		Resolver:  n.cfg.Outbound.Resolver,
+		Hostname:  n.cfg.Hostname,
+		MailLog:   n.mailLog,
+		Logger:    logger,
+		Heartbeat: func(ctx context.Context, at time.Time) {
+			if err := monitor.RecordHeartbeat(ctx, n.app.st, "queue-runner", at); err != nil {
+				logger.Warn("queue-runner heartbeat", "err", err)
+			}
+		},
 		Concurrency: n.cfg.Outbound.Concurrency,
 		PerDomain:   n.cfg.Outbound.PerDomain,
 	})

@@ -63,6 +63,10 @@ type Options struct {
 	// PollInterval is how often the queue is asked for due messages when
 	// it had none; 0 = 1s.
 	PollInterval time.Duration
+	// Heartbeat, when set, is called after a queue pass that claimed
+	// without error, at most once a minute, so the monitor can tell a
+	// stalled runner from an idle one.
+	Heartbeat func(ctx context.Context, at time.Time)
 	// CommandTimeout bounds each SMTP command's reply; 0 = 5 minutes
 	// (RFC 5321 4.5.3.2.1-4). DATA termination gets twice as long (10
 	// minutes, RFC 5321 4.5.3.2.6).
@@ -189,6 +193,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		<-finisherDone
 	}()
 	go r.renewLeases(ctx)
+	var lastBeat time.Time
 	for {
 		n, err := r.claimOnce(ctx)
 		if ctx.Err() != nil {
@@ -196,6 +201,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			r.log.Error("delivery: claim", "err", err)
+		} else if now := r.opts.Now(); r.opts.Heartbeat != nil && now.Sub(lastBeat) >= time.Minute {
+			lastBeat = now
+			r.opts.Heartbeat(ctx, now)
 		}
 		if n > 0 && err == nil {
 			continue

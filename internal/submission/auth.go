@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/accounts"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/emersion/go-sasl"
 )
 
@@ -133,6 +134,7 @@ func (ss *session) loginFailed(name, why string) error {
 	n := ss.s.failures.add(ip)
 	ss.authFailures++
 	ss.s.metrics.authFailures.Inc()
+	metrics.AuthFailure(tier)
 	ss.s.log.Warn("login failed", "tier", tier, "user", name, "ip", ip, "reason", why, "recent_failures", n)
 	time.Sleep(ss.s.failures.penalty(n))
 	if ss.authFailures >= authFailuresPerConn {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/accounts"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/cabalmail/cabalmail/internal/web/totp"
 )
@@ -33,6 +34,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, name, password, c
 	if err != nil {
 		if errors.Is(err, accounts.ErrBadCredentials) {
 			s.loginUser.record(userKey)
+			metrics.AuthFailure("web")
 		}
 		return store.Session{}, store.User{}, err
 	}
@@ -60,6 +62,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, name, password, c
 func (s *Server) useCode(ctx context.Context, u store.User, t store.TOTP, code string) error {
 	step, ok := totp.Verify(t.Secret, code, s.now())
 	if !ok {
+		metrics.AuthFailure("web")
 		return errf(http.StatusUnauthorized, "bad_totp", "that code is not valid; check your device's clock and try the current code")
 	}
 	err := s.opts.Store.UseTOTPStep(ctx, u.ID, step)
