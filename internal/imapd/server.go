@@ -15,6 +15,7 @@ import (
 
 	"github.com/cabalmail/cabalmail/internal/imapd/internal/imapserver"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/store"
 )
 
@@ -249,6 +250,9 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 func (s *Server) serveConn(c net.Conn, implicitTLS bool) {
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
+	shared := metrics.Connections("imap")
+	shared.Inc()
+	defer shared.Dec()
 	if implicitTLS {
 		tc := tls.Server(c, s.opts.TLS)
 		c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -329,6 +333,7 @@ const (
 func (s *Server) loginFailed(ip string) time.Duration {
 	s.loginFailuresTotal.Add(1)
 	s.metrics.loginFailures.Inc()
+	metrics.AuthFailure("imap")
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
