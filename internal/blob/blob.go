@@ -16,10 +16,13 @@
 // into place, directory fsynced), so a caller may then commit the index row
 // that names the key and answer 250. Batching many messages into one fsync
 // (group commit) is the callers' business, done where the index rows are
-// committed: they run their Puts concurrently (each costs two fsyncs, which
-// the filesystem journal merges across writers) and commit all the rows in
-// one transaction. Put itself holds no lock across I/O, so concurrent Puts
-// do not wait for each other.
+// committed. With any Store they can run their Puts concurrently (each
+// costs two fsyncs) and commit all the rows in one transaction. Dir also
+// offers a batch-friendly form (pending.go): PutPending writes a blob
+// without fsync, and SyncPending makes a whole group durable at once, its
+// files fsynced concurrently and each directory once, before the caller
+// commits the rows naming them. Put itself holds no lock across I/O, so
+// concurrent Puts do not wait for each other.
 //
 // A crash between Put and the index commit leaves a blob no row names;
 // Dir.Walk lists blobs so a sweeper can remove such orphans.

@@ -320,8 +320,29 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// BlobsOf adapts a blob.Store (such as blob.Dir) to BlobStore.
-func BlobsOf(b blob.Store) BlobStore { return blobStore{b} }
+// BlobsOf adapts a blob.Store (such as blob.Dir) to BlobStore. When the
+// store can write bodies and sync them as a group (blob.Dir can), the
+// group committer syncs each batch's bodies together before committing
+// its rows, instead of each body costing its own fsyncs.
+func BlobsOf(b blob.Store) BlobStore {
+	if p, ok := b.(pendingBlobs); ok {
+		return pendingBlobStore{blobStore{b}, p}
+	}
+	return blobStore{b}
+}
+
+// pendingBlobs is a blob store that can defer durability to a group sync
+// (blob.Dir.PutPending and friends).
+type pendingBlobs interface {
+	PutPending(ctx context.Context, r io.Reader) (*blob.Pending, error)
+	SyncPending(ctx context.Context, ps []*blob.Pending) error
+	DiscardPending(p *blob.Pending)
+}
+
+type pendingBlobStore struct {
+	blobStore
+	pendingBlobs
+}
 
 type blobStore struct{ blob.Store }
 

@@ -107,7 +107,7 @@ func bench100kDir(b *testing.B) string {
 					p, err := e.s.prepare(bytes.NewReader(raws[i]))
 					if err == nil {
 						var key string
-						if key, err = e.s.putBody(ctx, p.raw); err == nil {
+						if key, _, err = e.s.blobs.Put(ctx, bytes.NewReader(p.raw)); err == nil {
 							flags := Flags{}
 							if (n+i)%5 != 0 {
 								flags.System = FlagSeen

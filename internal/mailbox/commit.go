@@ -9,13 +9,17 @@ import (
 	"io"
 	"time"
 
+	"github.com/cabalmail/cabalmail/internal/blob"
 	"github.com/cabalmail/cabalmail/internal/store"
 )
 
 // commitReq is one caller's messages waiting for the group committer.
 type commitReq struct {
 	msgs []store.NewMessage
-	done chan commitRes
+	// bodies are written but not yet durable: the committer syncs them
+	// before committing any row (see blob.Pending).
+	bodies []*blob.Pending
+	done   chan commitRes
 }
 
 type commitRes struct {
@@ -65,10 +69,21 @@ func (s *Store) commitBatch(batch []*commitReq, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	msgs := make([]store.NewMessage, 0, n)
+	var bodies []*blob.Pending
 	for _, r := range batch {
 		msgs = append(msgs, r.msgs...)
+		bodies = append(bodies, r.bodies...)
 	}
-	added, err := s.st.AddMessages(ctx, msgs)
+	// Bodies are durable before the rows that name them: one round of
+	// fsyncs for the batch's bodies, then one transaction for its rows.
+	var err error
+	if len(bodies) > 0 {
+		err = s.blobs.(pendingBlobs).SyncPending(ctx, bodies)
+	}
+	var added []store.Added
+	if err == nil {
+		added, err = s.st.AddMessages(ctx, msgs)
+	}
 	if err == nil {
 		boxes := map[int64]int64{} // mailbox -> user
 		for i, a := range added {
@@ -90,9 +105,10 @@ func (s *Store) commitBatch(batch []*commitReq, n int) {
 	}
 }
 
-// commit hands msgs to the group committer and waits for the result. It
-// waits even if ctx ends: the caller must know whether the rows exist.
-func (s *Store) commit(msgs []store.NewMessage) ([]store.Added, error) {
+// commit hands msgs, whose body is b, to the group committer and waits for
+// the result. It waits even if ctx ends: the caller must know whether the
+// rows exist.
+func (s *Store) commit(b body, msgs []store.NewMessage) ([]store.Added, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -102,6 +118,9 @@ func (s *Store) commit(msgs []store.NewMessage) ([]store.Added, error) {
 	s.mu.Unlock()
 	defer s.inflight.Done()
 	r := &commitReq{msgs: msgs, done: make(chan commitRes, 1)}
+	if b.pending != nil {
+		r.bodies = []*blob.Pending{b.pending}
+	}
 	s.commits <- r
 	res := <-r.done
 	return res.added, res.err
@@ -203,37 +222,58 @@ func (s *Store) Append(ctx context.Context, userID int64, name string, r io.Read
 			return AppendResult{}, err
 		}
 	}
-	key, err := s.putBody(ctx, p.raw)
+	b, err := s.putBody(ctx, p.raw)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	added, err := s.commit([]store.NewMessage{p.newMessage(userID, m.ID, key, flags, opts.InternalDate, limit)})
+	added, err := s.commit(b, []store.NewMessage{p.newMessage(userID, m.ID, b.key, flags, opts.InternalDate, limit)})
 	if err == nil {
 		err = added[0].Err
 	}
 	if err != nil {
-		s.dropBody(key)
+		s.dropBody(b)
 		return AppendResult{}, mapStoreErr(fmt.Sprintf("append to %q", m.Name), err)
 	}
 	return AppendResult{UIDValidity: added[0].UIDValidity, UID: added[0].UID}, nil
 }
 
-// putBody writes a message body to the blob store, durably.
-func (s *Store) putBody(ctx context.Context, raw []byte) (string, error) {
+// body is a message body in the blob store: durable already (pending is
+// nil), or written and made durable by the committer before it commits
+// the rows naming key.
+type body struct {
+	key     string
+	pending *blob.Pending
+}
+
+// putBody writes a message body to the blob store: without fsync when the
+// blob store can sync a group of bodies at once (the committer does, for
+// the batch), durably otherwise.
+func (s *Store) putBody(ctx context.Context, raw []byte) (body, error) {
+	if pb, ok := s.blobs.(pendingBlobs); ok {
+		p, err := pb.PutPending(ctx, bytes.NewReader(raw))
+		if err != nil {
+			return body{}, fmt.Errorf("mailbox: store body: %w", err)
+		}
+		return body{key: p.Key, pending: p}, nil
+	}
 	key, _, err := s.blobs.Put(ctx, bytes.NewReader(raw))
 	if err != nil {
-		return "", fmt.Errorf("mailbox: store body: %w", err)
+		return body{}, fmt.Errorf("mailbox: store body: %w", err)
 	}
-	return key, nil
+	return body{key: key}, nil
 }
 
 // dropBody deletes a body no committed row names. If that fails the
 // orphan sweeper (with OwnsBlobs) removes it later.
-func (s *Store) dropBody(key string) {
+func (s *Store) dropBody(b body) {
+	if b.pending != nil {
+		s.blobs.(pendingBlobs).DiscardPending(b.pending)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.blobs.Delete(ctx, key); err != nil {
-		s.log.Warn("delete body of a message not stored", "blob", key, "err", err)
+	if err := s.blobs.Delete(ctx, b.key); err != nil {
+		s.log.Warn("delete body of a message not stored", "blob", b.key, "err", err)
 	}
 }
 
@@ -277,10 +317,9 @@ func (s *Store) Deliver(ctx context.Context, users []int64, r io.Reader, opts De
 	var slots []int // out index of each msgs entry
 	for i, userID := range users {
 		out[i].UserID = userID
+		// The quota is checked inside the commit (with the usage read in
+		// its transaction); no early check here, which would cost a query.
 		m, limit, err := s.deliveryTarget(ctx, userID, want)
-		if err == nil && limit > 0 {
-			err = s.CheckQuota(ctx, userID, int64(len(p.raw)))
-		}
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -292,16 +331,16 @@ func (s *Store) Deliver(ctx context.Context, users []int64, r io.Reader, opts De
 	if len(msgs) == 0 {
 		return out, nil
 	}
-	key, err := s.putBody(ctx, p.raw)
+	b, err := s.putBody(ctx, p.raw)
 	if err != nil {
 		return nil, err
 	}
 	for i := range msgs {
-		msgs[i].BlobKey = key
+		msgs[i].BlobKey = b.key
 	}
-	added, err := s.commit(msgs)
+	added, err := s.commit(b, msgs)
 	if err != nil {
-		s.dropBody(key)
+		s.dropBody(b)
 		return nil, fmt.Errorf("mailbox: deliver: %w", err)
 	}
 	stored := false
@@ -315,20 +354,27 @@ func (s *Store) Deliver(ctx context.Context, users []int64, r io.Reader, opts De
 		stored = true
 	}
 	if !stored {
-		s.dropBody(key)
+		s.dropBody(b)
 	}
 	return out, nil
 }
 
 // deliveryTarget finds the mailbox a delivery to userID goes to, and the
-// user's quota limit.
+// user's quota limit. Both come from the per-user cache when they can
+// (deliveryCache); the commit checks that the mailbox still exists and
+// belongs to the user.
 func (s *Store) deliveryTarget(ctx context.Context, userID int64, want string) (store.Mailbox, int64, error) {
-	limit, err := s.quotaLimit(ctx, userID)
+	limit, err := s.cachedQuotaLimit(ctx, userID)
 	if err != nil {
 		return store.Mailbox{}, 0, err
 	}
 	if err := s.ready(ctx, userID); err != nil {
 		return store.Mailbox{}, 0, err
+	}
+	if want == Inbox {
+		if id := s.cachedInbox(userID); id != 0 {
+			return store.Mailbox{ID: id, UserID: userID, Name: Inbox}, limit, nil
+		}
 	}
 	m, err := s.st.MailboxByName(ctx, userID, want)
 	if errors.Is(err, store.ErrNotFound) && want != Inbox {
@@ -336,6 +382,9 @@ func (s *Store) deliveryTarget(ctx context.Context, userID int64, want string) (
 	}
 	if err != nil {
 		return store.Mailbox{}, 0, mapStoreErr(fmt.Sprintf("deliver to user %d", userID), err)
+	}
+	if m.Name == Inbox {
+		s.cacheInbox(userID, m.ID)
 	}
 	return m, limit, nil
 }

@@ -41,14 +41,19 @@
 //
 // # Durability and group commit
 //
-// Append and Deliver write the body to the blob store (durable when Put
-// returns), then hand the row to one committer goroutine, which commits
-// every row waiting in one store transaction (one fsync) and answers each
-// caller only after that commit; callers arriving during a commit make the
-// next batch. A body whose row could not be committed is deleted at once; a
-// crash between the two leaves an orphan body, never a row without a body,
-// and SweepOrphans removes orphans (only when Options.OwnsBlobs says the
-// blob store is the mailbox store's alone). Bodies that no row references
+// Append and Deliver write the body to the blob store, then hand the row to
+// one committer goroutine, which commits every row waiting in one store
+// transaction (one fsync) and answers each caller only after that commit;
+// callers arriving during a commit make the next batch. With a blob store
+// that can sync a group (blob.Dir through BlobsOf), bodies are written
+// without fsync and the committer makes the whole batch's bodies durable
+// at once (files fsynced concurrently, each directory once) before it
+// commits their rows; otherwise each body is durable when Put returns. So
+// bodies are always durable before their rows, and rows before the caller
+// is answered. A body whose row could not be committed is deleted at once;
+// a crash between the two leaves an orphan body, never a row without a
+// body, and SweepOrphans removes orphans (only when Options.OwnsBlobs says
+// the blob store is the mailbox store's alone). Bodies that no row references
 // any more (expunge, mailbox or user deleted) are listed by the store and
 // deleted by the sweeper after Options.GarbageGrace.
 //
@@ -88,7 +93,12 @@
 //
 // A user's limit is store.User.QuotaBytes, or Options.DefaultQuota when that
 // is 0 (a negative QuotaBytes means no limit); 0 means no limit. Append,
-// Deliver and Copy check it inside the commit and refuse with ErrOverQuota.
+// Deliver and Copy check it inside the commit, against the usage read in
+// the commit's transaction, and refuse with ErrOverQuota. Deliver and
+// CheckQuota take the limit from a per-user cache refreshed every 5
+// seconds, so a changed limit applies to deliveries within that time;
+// Deliver also caches each user's INBOX ID (which never changes), and so
+// costs no query but the commit.
 //
 // # Changes to the API
 //

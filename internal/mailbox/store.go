@@ -37,6 +37,7 @@ type userState struct {
 	ready    bool // the default mailboxes exist
 	watchers map[chan struct{}]struct{}
 	stamps   map[int64]stamp // the poller's last look at the user's mailboxes
+	cache    deliveryCache
 }
 
 // stamp is what the poller compares to see a mailbox changed.
@@ -445,13 +446,23 @@ func (s *Store) Quota(ctx context.Context, userID int64) (Quota, error) {
 // bytes would take the user over quota, for early refusals (SMTP RCPT TO
 // with SIZE, IMAP APPEND before the literal). Append and Deliver check
 // again when they commit.
+//
+// The limit may be up to quotaCacheTTL old; without a limit the usage is
+// not read at all.
 func (s *Store) CheckQuota(ctx context.Context, userID int64, size int64) error {
-	q, err := s.Quota(ctx, userID)
+	limit, err := s.cachedQuotaLimit(ctx, userID)
 	if err != nil {
 		return err
 	}
-	if q.Limit > 0 && q.Used+size > q.Limit {
-		return fmt.Errorf("%w: user %d uses %d of %d bytes, message of %d", ErrOverQuota, userID, q.Used, q.Limit, size)
+	if limit <= 0 {
+		return nil
+	}
+	used, err := s.st.UsageBytes(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("mailbox: quota: %w", err)
+	}
+	if used+size > limit {
+		return fmt.Errorf("%w: user %d uses %d of %d bytes, message of %d", ErrOverQuota, userID, used, limit, size)
 	}
 	return nil
 }

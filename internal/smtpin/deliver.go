@@ -118,12 +118,7 @@ func (ss *session) deliver(ctx context.Context, msg []byte) reply {
 	}
 	ok := reply{250, [3]int{2, 0, 0}, "delivered as " + ss.id, "Sent"}
 	for _, a := range ss.rcpts {
-		addr := a.addr.Address
-		ss.s.book.do(func(ctx context.Context) {
-			if err := ss.s.opts.Store.CountReceived(ctx, addr, now); err != nil {
-				ss.s.log.Warn("count received", "tier", tier, "address", addr, "err", err)
-			}
-		})
+		ss.s.book.countReceived(a.addr.Address, now)
 		ss.logEvent(ctx, a.rcpt, ok, time.Since(ss.started))
 	}
 	return replyOK
@@ -188,13 +183,8 @@ func (ss *session) logEvent(ctx context.Context, rcpt string, r reply, delay tim
 			ss.s.log.Error("mail log", "tier", tier, "err", err)
 		}
 	}
-	if r.code/100 == 2 && !ss.s.opts.StoreSentEvents {
+	if r.code/100 == 2 && ss.s.opts.SkipSentEvents {
 		return
 	}
-	ev := &store.Event{Time: time.Now(), Tier: tier, QueueID: e.QueueID, Rcpt: rcpt, Delay: delay, Relay: e.Relay + " [" + e.RelayIP + "]", DSN: e.DSN, Status: r.stat, Detail: detail}
-	ss.s.book.do(func(ctx context.Context) {
-		if err := ss.s.opts.Store.AddEvent(ctx, ev); err != nil {
-			ss.s.log.Warn("store event", "tier", tier, "id", ev.QueueID, "err", err)
-		}
-	})
+	ss.s.book.addEvent(&store.Event{Time: time.Now(), Tier: tier, QueueID: e.QueueID, Rcpt: rcpt, Delay: delay, Relay: e.Relay + " [" + e.RelayIP + "]", DSN: e.DSN, Status: r.stat, Detail: detail})
 }

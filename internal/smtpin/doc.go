@@ -12,8 +12,9 @@
 // queue: every answer is final when given.
 //
 // After the 250, a background bookkeeper bumps the per-address counters
-// and stores events (refusals and deferrals always, deliveries with
-// Options.StoreSentEvents) for `cabalmail diagnose`; the mail log
+// and stores an event per recipient (deliveries too, unless
+// Options.SkipSentEvents) for `cabalmail diagnose`, in batches of one
+// transaction every 100ms at most; the mail log
 // (DESIGN.md §6) gets one line per recipient at once. SPF is checked from
 // MAIL FROM on, while the client sends the rest.
 //

@@ -54,13 +54,11 @@ type Options struct {
 	// background for the metric and the log; default 1s.
 	TempfailPoll time.Duration
 
-	// StoreSentEvents also keeps a store.Event for every delivered
-	// recipient, not only for refusals and deferrals (which `cabalmail
-	// diagnose` reads, and which are always kept). Off by default: the
-	// store has no batched insert, and one more write per message cost
-	// 40% of the tier's throughput in the smtp-source benchmark. Every
+	// SkipSentEvents keeps no store.Event for delivered recipients, only
+	// for refusals and deferrals. By default every recipient's outcome is
+	// stored for `cabalmail diagnose` (in batches, see bookkeeper); every
 	// delivery is in the mail log either way.
-	StoreSentEvents bool
+	SkipSentEvents bool
 
 	MailLog *maillog.Writer // nil: no mail log
 	Logger  *slog.Logger    // nil: slog.Default()
@@ -75,6 +73,7 @@ type Server struct {
 	metrics  *serverMetrics
 	smtp     *smtp.Server
 	book     *bookkeeper
+	apexes   *apexCache
 }
 
 // New checks opts and returns a Server.
@@ -124,7 +123,8 @@ func New(opts Options) (*Server, error) {
 		auth:     opts.Auth,
 		tempfail: &tempfailCache{st: opts.Store},
 		metrics:  getMetrics(),
-		book:     newBookkeeper(),
+		book:     newBookkeeper(opts.Store, opts.Logger),
+		apexes:   &apexCache{st: opts.Store},
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname

@@ -12,7 +12,7 @@ import (
 )
 
 func TestDeliverOneCopyPerUser(t *testing.T) {
-	e := newTestEnv(t, func(o *Options) { o.StoreSentEvents = true })
+	e := newTestEnv(t, nil)
 	c := dial(t, e.addr)
 	c.ehlo()
 	c.must("250", "MAIL FROM:<sender@remote.example>")

@@ -197,17 +197,7 @@ func (ss *session) hostedDomain(ctx context.Context, to string) (bool, error) {
 		return false, nil
 	}
 	domain := strings.ToLower(strings.TrimSuffix(to[i+1:], "."))
-	ds, err := ss.s.opts.Store.ListDomains(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, d := range ds {
-		apex := strings.ToLower(d.Apex)
-		if domain == apex || strings.HasSuffix(domain, "."+apex) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ss.s.apexes.hosted(ctx, domain)
 }
 
 // Data implements smtp.Session (RFC 5321 4.1.1.4; RFC 3030 for BDAT).

@@ -200,6 +200,20 @@ type Addresses interface {
 	UpdateHolding(ctx context.Context, address string, h Holding) error // comment, favorite
 	// CountReceived bumps the received counters of every holder.
 	CountReceived(ctx context.Context, address string, at time.Time) error
+	// CountReceivedBatch applies many counts in one transaction: each
+	// bumps the counters of every holder of its address by N (at least 1)
+	// and moves last_received up to At. Addresses that no longer exist
+	// (revoked since the delivery) are skipped and returned; nothing is
+	// applied if the error is not nil.
+	CountReceivedBatch(ctx context.Context, counts []ReceivedCount) (unknown []string, err error)
+}
+
+// ReceivedCount is one entry of Addresses.CountReceivedBatch: N messages
+// received by Address, the last at At (zero: now).
+type ReceivedCount struct {
+	Address string
+	At      time.Time
+	N       int
 }
 
 // Tokens manages API tokens.
@@ -213,6 +227,9 @@ type Tokens interface {
 // Events keeps delivery events.
 type Events interface {
 	AddEvent(ctx context.Context, e *Event) error
+	// AddEvents stores events in one transaction, setting each ID (and
+	// Time if unset); all or none are stored.
+	AddEvents(ctx context.Context, events []*Event) error
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error) // newest first
 }
 

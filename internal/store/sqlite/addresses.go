@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -319,4 +320,56 @@ func (s *Store) CountReceived(ctx context.Context, address string, at time.Time)
 		return fmt.Errorf("sqlite: count received on %s: %w", address, err)
 	}
 	return nil
+}
+
+// CountReceivedBatch applies counts in one transaction, skipping (and
+// returning) addresses that no longer exist.
+func (s *Store) CountReceivedBatch(ctx context.Context, counts []store.ReceivedCount) ([]string, error) {
+	for i, c := range counts {
+		if c.N < 1 {
+			return nil, fmt.Errorf("sqlite: count received: %w count: #%d (%s) has N=%d", store.ErrInvalid, i, c.Address, c.N)
+		}
+		if err := checkTimes(c.At); err != nil {
+			return nil, fmt.Errorf("sqlite: count received on %s: %w", c.Address, err)
+		}
+	}
+	if len(counts) == 0 {
+		return nil, nil
+	}
+	var unknown []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		unknown = unknown[:0]
+		find, err := tx.PrepareContext(ctx, `SELECT id FROM addresses WHERE address = ?`)
+		if err != nil {
+			return err
+		}
+		defer find.Close()
+		bump, err := tx.PrepareContext(ctx, `UPDATE holdings SET received = received + ?1,
+			last_received = CASE WHEN last_received IS NULL OR last_received < ?2 THEN ?2 ELSE last_received END
+			WHERE address_id = ?3`)
+		if err != nil {
+			return err
+		}
+		defer bump.Close()
+		for _, c := range counts {
+			var id int64
+			err := find.QueryRowContext(ctx, c.Address).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				unknown = append(unknown, c.Address)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			// A late, out-of-order count must not move last_received back.
+			if _, err := bump.ExecContext(ctx, c.N, nanos(orNow(c.At)), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count received: %w", err)
+	}
+	return unknown, nil
 }

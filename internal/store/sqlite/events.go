@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +31,54 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 	}
 	e.ID = id
 	e.Time = t
+	return nil
+}
+
+// AddEvents stores events in one transaction and sets their IDs (and
+// Times if unset); if one is invalid none is stored.
+func (s *Store) AddEvents(ctx context.Context, events []*store.Event) error {
+	for i, e := range events {
+		if e == nil {
+			return fmt.Errorf("sqlite: add events: %w event: #%d is nil", store.ErrInvalid, i)
+		}
+		if e.Tier == "" {
+			return fmt.Errorf("sqlite: add events: %w event: #%d has an empty tier", store.ErrInvalid, i)
+		}
+		if err := checkTimes(e.Time); err != nil {
+			return fmt.Errorf("sqlite: add events: #%d: %w", i, err)
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(events))
+	times := make([]time.Time, len(events))
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, e := range events {
+			t := orNow(e.Time)
+			res, err := stmt.ExecContext(ctx, nanos(t), e.Tier, e.QueueID, e.Rcpt, int64(e.Delay), e.Relay, e.DSN, e.Status, e.Detail)
+			if err != nil {
+				return err
+			}
+			if ids[i], err = res.LastInsertId(); err != nil {
+				return err
+			}
+			times[i] = t
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: add events: %w", err)
+	}
+	for i, e := range events {
+		e.ID, e.Time = ids[i], times[i]
+	}
 	return nil
 }
 

@@ -69,6 +69,8 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		base := map[int64]int64{}     // user ID -> bytes stored before this batch, read when needed
 		added := map[int64]int64{}    // user ID -> bytes added by this batch so far
 		dataIDs := map[string]int64{} // blob key -> message_data id within the batch
+		stmts := txStmts{ctx: ctx, tx: tx}
+		defer stmts.close()
 		for i, m := range msgs {
 			mb, ok := boxes[m.MailboxID]
 			if !ok {
@@ -107,7 +109,7 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			}
 			dataID, ok := dataIDs[m.BlobKey]
 			if !ok {
-				res, err := tx.ExecContext(ctx, `INSERT INTO message_data (blob_key, envelope, structure, header, search)
+				res, err := stmts.exec(`INSERT INTO message_data (blob_key, envelope, structure, header, search)
 					VALUES (?, ?, ?, ?, ?)`, m.BlobKey, nonNil(m.Envelope), nonNil(m.Structure), nonNil(m.Header), nonNil(m.Search))
 				if err != nil {
 					return err
@@ -117,19 +119,19 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 				}
 				dataIDs[m.BlobKey] = dataID
 				if m.Filter != nil {
-					if _, err := tx.ExecContext(ctx, `INSERT INTO message_filters (data_id, filter) VALUES (?, ?)`, dataID, m.Filter); err != nil {
+					if _, err := stmts.exec(`INSERT INTO message_filters (data_id, filter) VALUES (?, ?)`, dataID, m.Filter); err != nil {
 						return err
 					}
 				}
 				// A key listed as garbage is alive again.
-				if _, err := tx.ExecContext(ctx, `DELETE FROM blob_garbage WHERE key = ?`, m.BlobKey); err != nil {
+				if _, err := stmts.exec(`DELETE FROM blob_garbage WHERE key = ?`, m.BlobKey); err != nil {
 					return err
 				}
 			}
 			uid := mb.UIDNext
 			added[m.UserID] += m.Size
 			modseq := mb.bump()
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, size,
+			if _, err := stmts.exec(`INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, size,
 				internal_date, sent_date, data_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				m.MailboxID, int64(uid), int64(modseq), int(m.Flags), joinKeywords(m.Keywords), m.Size,
 				nanos(m.InternalDate), nullNanos(m.SentDate), dataID); err != nil {
@@ -151,6 +153,35 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		return nil, fmt.Errorf("sqlite: add messages: %w", err)
 	}
 	return out, nil
+}
+
+// txStmts prepares each statement of a transaction once, so a batch of
+// many messages parses its INSERTs once rather than once per message.
+type txStmts struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	cache map[string]*sql.Stmt
+}
+
+func (t *txStmts) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := t.cache[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
+			return nil, err
+		}
+		if t.cache == nil {
+			t.cache = map[string]*sql.Stmt{}
+		}
+		t.cache[query] = st
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *txStmts) close() {
+	for _, st := range t.cache {
+		_ = st.Close()
+	}
 }
 
 func nonNil(b []byte) []byte {

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runMailboxes(t, fresh)   // mailbox.go
 	runQueue(t, fresh)       // queue.go
 	runSuppression(t, fresh) // suppression.go
+	runBatched(t, fresh)     // batch.go
 }
 
 // opener is the per-subtest store factory Run hands to each test.
