@@ -106,8 +106,9 @@ func (ss *session) checkHeld(ctx context.Context, what, addr string) *reply {
 	return &r
 }
 
-// Rcpt implements smtp.Session (RFC 5321 4.1.1.3). Any recipient is taken:
-// this is submission, and relaying for our own users is its purpose.
+// Rcpt implements smtp.Session (RFC 5321 4.1.1.3). Any recipient is taken
+// (this is submission, and relaying for our own users is its purpose)
+// except one on the user's suppression list.
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := ss.count(); err != nil {
 		return err
@@ -125,6 +126,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	if len(ss.rcpts) >= ss.s.opts.MaxRecipients {
 		return replyTooManyRecipients(ss.s.opts.MaxRecipients).err()
+	}
+	if r := ss.checkSuppressed(to); r != nil {
+		return r.err()
 	}
 	ss.rcptSeen[key] = true
 	ss.rcpts = append(ss.rcpts, to)
