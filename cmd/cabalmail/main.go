@@ -54,6 +54,8 @@ func commands() []command {
 		{"mailq", "list the outbound queue: id, age, size, sender, recipients, state, last error, next attempt", runMailq},
 		{"queue", "retry|hold|release|delete ID|--all: act on queued outbound messages", runQueue},
 		{"diagnose", "bounces|deferrals|probes [--since 30m] [--tier T] [--json]: which tier fails, with which codes, to whom", runDiagnose},
+		{"suppression", "list | release ADDR: recipients refused at submission after a hard bounce", runSuppression},
+		{"providers", "[confirm|clear PROVIDER]: recent providers (sent, deferred, bounced, state); decide on a suspect one", runProviders},
 		{"version", "print the version", runVersion},
 	}
 }
