@@ -245,14 +245,25 @@ func (t *Tracker) Apply(ctx context.Context, results []queue.Result) []queue.Res
 	if err := t.st.RecordProviderBatch(ctx, attempts, accepted); err != nil {
 		t.log.Error("providers: record attempts", "attempts", len(attempts), "err", err)
 	}
+	// One read for the whole batch: open quarantine entries are few except
+	// during an outage.
+	var open map[string]int64
+	if len(deliveries) > 0 {
+		qs, err := t.st.ListQuarantine(ctx, "", true)
+		if err != nil {
+			t.log.Error("providers: quarantine", "err", err)
+		}
+		open = make(map[string]int64, len(qs))
+		for _, q := range qs {
+			open[q.Rcpt] = q.ID
+		}
+	}
 	seen := map[string]bool{}
 	for _, d := range deliveries {
-		if q, err := t.st.OpenQuarantine(ctx, d.rcpt); err == nil {
-			if err := t.st.ResolveQuarantine(ctx, q.ID, "delivered", now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if id, ok := open[d.rcpt]; ok {
+			if err := t.st.ResolveQuarantine(ctx, id, "delivered", now); err != nil && !errors.Is(err, store.ErrNotFound) {
 				t.log.Error("providers: clear quarantine", "rcpt", d.rcpt, "err", err)
 			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			t.log.Error("providers: quarantine", "rcpt", d.rcpt, "err", err)
 		}
 		if !seen[d.prov] {
 			seen[d.prov] = true

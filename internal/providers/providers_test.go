@@ -30,7 +30,7 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openStore(t *testing.T, path string) *sqlite.Store {
+func openStore(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), path)
 	if err != nil {
@@ -40,7 +40,7 @@ func openStore(t *testing.T, path string) *sqlite.Store {
 	return st
 }
 
-func newTracker(t *testing.T) (*Tracker, *sqlite.Store, *clock) {
+func newTracker(t testing.TB) (*Tracker, *sqlite.Store, *clock) {
 	t.Helper()
 	st := openStore(t, filepath.Join(t.TempDir(), "meta.db"))
 	clk := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}

@@ -47,14 +47,24 @@ func (s *Store) RecordProviderBatch(ctx context.Context, attempts []store.Provid
 		return nil
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, insertAttempt)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
 		for _, a := range attempts {
-			if _, err := tx.ExecContext(ctx, insertAttempt, a.Provider, nanos(orNow(a.Time)), a.Result, boolInt(a.KnownUnknown)); err != nil {
+			if _, err := ins.ExecContext(ctx, a.Provider, nanos(orNow(a.Time)), a.Result, boolInt(a.KnownUnknown)); err != nil {
 				return err
 			}
 		}
+		up, err := tx.PrepareContext(ctx, upsertAccepted)
+		if err != nil {
+			return err
+		}
+		defer up.Close()
 		for _, a := range accepted {
 			t := nanos(orNow(a.At))
-			if _, err := tx.ExecContext(ctx, upsertAccepted, a.Key, t, t); err != nil {
+			if _, err := up.ExecContext(ctx, a.Key, t, t); err != nil {
 				return err
 			}
 		}
