@@ -72,7 +72,6 @@ func (d *Dir) PutPending(ctx context.Context, r io.Reader) (p *Pending, err erro
 	if p.Size, err = io.Copy(f, ctxReader{ctx, r}); err != nil {
 		return nil, fmt.Errorf("blob: put: write: %w", err)
 	}
-	startWriteback(f)
 	return p, nil
 }
 
@@ -102,35 +101,18 @@ func (d *Dir) makeDirs(leaf string) ([]string, error) {
 	return []string{d.root, mid}, nil
 }
 
-// SyncPending makes ps durable: it fsyncs their files (concurrently), then
-// each directory holding one of them or one of their new fan-out
-// directories, once. It closes the files. On error none of ps may be taken
+// SyncPending makes ps durable: it fsyncs their files and, once each, the
+// directories holding one of them or one of their new fan-out directories,
+// all concurrently. It closes the files. On error none of ps may be taken
 // as durable; the caller should DiscardPending them all.
 func (d *Dir) SyncPending(ctx context.Context, ps []*Pending) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("blob: sync: %w", err)
 	}
-	errs := make([]error, len(ps))
-	parallel(len(ps), func(i int) {
-		p := ps[i]
+	for _, p := range ps {
 		if p.f == nil {
-			errs[i] = fmt.Errorf("blob: sync %s: already synced or discarded", p.Key)
-			return
+			return fmt.Errorf("blob: sync %s: already synced or discarded", p.Key)
 		}
-		err := p.f.Sync()
-		if err == nil {
-			d.trace("fsync", p.path)
-		}
-		if cerr := p.f.Close(); err == nil {
-			err = cerr
-		}
-		p.f = nil
-		if err != nil {
-			errs[i] = fmt.Errorf("blob: sync %s: %w", p.Key, err)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return err
 	}
 	seen := map[string]bool{}
 	var dirs []string
@@ -146,10 +128,29 @@ func (d *Dir) SyncPending(ctx context.Context, ps []*Pending) error {
 			leaves = append(leaves, p.leaf)
 		}
 	}
-	errs = make([]error, len(dirs))
-	parallel(len(dirs), func(i int) {
-		if errs[i] = syncDir(dirs[i]); errs[i] == nil {
-			d.trace("fsync-dir", dirs[i])
+	// Files and directories are fsynced in one concurrent round: nothing
+	// names the files until every fsync has returned, so their order
+	// does not matter, and one round costs about one journal commit.
+	errs := make([]error, len(ps)+len(dirs))
+	parallel(len(ps)+len(dirs), func(i int) {
+		if i >= len(ps) {
+			dir := dirs[i-len(ps)]
+			if errs[i] = syncDir(dir); errs[i] == nil {
+				d.trace("fsync-dir", dir)
+			}
+			return
+		}
+		p := ps[i]
+		err := p.f.Sync()
+		if err == nil {
+			d.trace("fsync", p.path)
+		}
+		if cerr := p.f.Close(); err == nil {
+			err = cerr
+		}
+		p.f = nil
+		if err != nil {
+			errs[i] = fmt.Errorf("blob: sync %s: %w", p.Key, err)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {

@@ -36,12 +36,29 @@ const maxBatch = 512
 const commitTimeout = 2 * time.Minute
 
 // committer is the group committer: it takes every request waiting,
-// commits them in one store transaction (one fsync), brings the indexes of
-// the mailboxes concerned up to date and answers each caller. Callers
-// arriving during a commit form the next batch, so the batch size adapts to
-// the load with no added delay.
+// makes their bodies durable (blob.Pending, one round of fsyncs for the
+// batch), then hands the batch to the row stage (commitRows), which
+// commits its rows in one store transaction (one fsync), brings the
+// indexes of the mailboxes concerned up to date and answers each caller.
+// Callers arriving meanwhile form the next batch, so the batch size adapts
+// to the load with no added delay. The two stages overlap: while one
+// batch's rows commit, the next batch's bodies are synced; each batch's
+// rows still commit only after its own bodies are durable, and batches
+// commit in order.
 func (s *Store) committer() {
 	defer s.wg.Done()
+	synced := make(chan syncedBatch, 1)
+	rowsDone := make(chan struct{})
+	go func() {
+		defer close(rowsDone)
+		for b := range synced {
+			s.commitRows(b)
+		}
+	}()
+	defer func() {
+		close(synced)
+		<-rowsDone
+	}()
 	for {
 		var first *commitReq
 		select {
@@ -61,25 +78,43 @@ func (s *Store) committer() {
 				break drain
 			}
 		}
-		s.commitBatch(batch, n)
+		synced <- s.syncBodies(batch, n)
 	}
 }
 
-func (s *Store) commitBatch(batch []*commitReq, n int) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	defer cancel()
-	msgs := make([]store.NewMessage, 0, n)
+// syncedBatch is a batch whose bodies are durable, unless err is set.
+type syncedBatch struct {
+	batch []*commitReq
+	n     int
+	err   error
+}
+
+// syncBodies makes the bodies of a batch durable, before the rows that
+// name them are committed.
+func (s *Store) syncBodies(batch []*commitReq, n int) syncedBatch {
 	var bodies []*blob.Pending
 	for _, r := range batch {
-		msgs = append(msgs, r.msgs...)
 		bodies = append(bodies, r.bodies...)
 	}
-	// Bodies are durable before the rows that name them: one round of
-	// fsyncs for the batch's bodies, then one transaction for its rows.
-	var err error
+	b := syncedBatch{batch: batch, n: n}
 	if len(bodies) > 0 {
-		err = s.blobs.(pendingBlobs).SyncPending(ctx, bodies)
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		b.err = s.blobs.(pendingBlobs).SyncPending(ctx, bodies)
+		cancel()
 	}
+	return b
+}
+
+// commitRows commits the rows of a synced batch in one transaction and
+// answers its callers.
+func (s *Store) commitRows(b syncedBatch) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	msgs := make([]store.NewMessage, 0, b.n)
+	for _, r := range b.batch {
+		msgs = append(msgs, r.msgs...)
+	}
+	err := b.err
 	var added []store.Added
 	if err == nil {
 		added, err = s.st.AddMessages(ctx, msgs)
@@ -95,7 +130,7 @@ func (s *Store) commitBatch(batch []*commitReq, n int) {
 			s.changed(ctx, user, id)
 		}
 	}
-	for _, r := range batch {
+	for _, r := range b.batch {
 		if err != nil {
 			r.done <- commitRes{err: err}
 			continue

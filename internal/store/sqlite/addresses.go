@@ -108,12 +108,24 @@ func insertHolding(ctx context.Context, tx *sql.Tx, addressID int64, h store.Hol
 func (s *Store) AddressByName(ctx context.Context, address string) (store.Address, error) {
 	var a store.Address
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		a, err = scanAddress(tx.QueryRowContext(ctx, `SELECT `+addressColumns+` FROM addresses a WHERE a.address = ?`, address))
+		// Every RCPT runs these two: prepared once per connection.
+		byName, err := s.txStmt(ctx, tx, `SELECT `+addressColumns+` FROM addresses a WHERE a.address = ?`)
+		if err != nil {
+			return err
+		}
+		a, err = scanAddress(byName.QueryRowContext(ctx, address))
 		if err != nil {
 			return notFound(err, "address "+address)
 		}
-		hs, err := holdings(ctx, tx, `WHERE h.address_id = ?`, a.ID)
+		held, err := s.txStmt(ctx, tx, holdingsQuery+`WHERE h.address_id = ?`+holdingsOrder)
+		if err != nil {
+			return err
+		}
+		rows, err := held.QueryContext(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		hs, err := scanHoldings(rows)
 		if err != nil {
 			return err
 		}
@@ -185,12 +197,23 @@ func (s *Store) ListAddresses(ctx context.Context, f store.AddressFilter) ([]sto
 // holdings returns the holdings the clause selects, by address id, each
 // address's in order of creation then user name.
 func holdings(ctx context.Context, tx *sql.Tx, clause string, args ...any) (map[int64][]store.Holding, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT h.address_id, h.user_id, u.name, h.comment, h.favorite, h.created_at, h.received, h.last_received
-		FROM holdings h JOIN users u ON u.id = h.user_id `+clause+`
-		ORDER BY h.address_id, h.created_at, u.name`, args...)
+	rows, err := tx.QueryContext(ctx, holdingsQuery+clause+holdingsOrder, args...)
 	if err != nil {
 		return nil, err
 	}
+	return scanHoldings(rows)
+}
+
+const (
+	holdingsQuery = `SELECT h.address_id, h.user_id, u.name, h.comment, h.favorite, h.created_at, h.received, h.last_received
+		FROM holdings h JOIN users u ON u.id = h.user_id `
+	holdingsOrder = `
+		ORDER BY h.address_id, h.created_at, u.name`
+)
+
+// scanHoldings reads the rows of holdingsQuery, by address ID, and closes
+// them.
+func scanHoldings(rows *sql.Rows) (map[int64][]store.Holding, error) {
 	defer rows.Close()
 	m := make(map[int64][]store.Holding)
 	for rows.Next() {

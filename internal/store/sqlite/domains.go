@@ -48,7 +48,11 @@ func (s *Store) DomainByApex(ctx context.Context, apex string) (store.Domain, er
 
 // ListDomains returns every domain, ordered by apex.
 func (s *Store) ListDomains(ctx context.Context) ([]store.Domain, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+domainColumns+` FROM domains ORDER BY apex`)
+	st, err := s.stmt(ctx, `SELECT `+domainColumns+` FROM domains ORDER BY apex`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list domains: %w", err)
+	}
+	rows, err := st.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list domains: %w", err)
 	}

@@ -41,8 +41,9 @@ import (
 // concurrent use by many goroutines, and several Stores (in one or several
 // processes) may share one database file.
 type Store struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	path  string
+	stmts stmtCache // stmts.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -126,6 +127,7 @@ func dsn(path string) string {
 
 // Close releases the store's connections.
 func (s *Store) Close() error {
+	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
