@@ -1,6 +1,7 @@
 package smtpin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,7 @@ func (ss *session) deliver(ctx context.Context, msg []byte) reply {
 			fmt.Fprintf(&head, "Delivered-To: %s\r\n", a)
 		}
 		head.WriteString(common)
-		body := io.MultiReader(strings.NewReader(head.String()), strings.NewReader(string(msg)))
+		body := io.MultiReader(strings.NewReader(head.String()), bytes.NewReader(msg))
 		ds, err := ss.s.opts.Mailboxes.Deliver(ctx, g.users, body, mailbox.DeliverOptions{InternalDate: now})
 		if err != nil {
 			if errors.Is(err, mailbox.ErrTooBig) {
