@@ -9,5 +9,10 @@
 // on both, so that neither the error nor the timing tells whether a name
 // exists.
 //
+// Each argon2id computation holds about 19 MiB and a core, so the process
+// runs at most GOMAXPROCS of them at once (two on a single core; Options
+// can set another bound); the rest wait for a slot as long as their
+// context lets them, and give up with ErrBusy, a temporary failure.
+//
 // Who may hold which address is not decided here; see internal/addresses.
 package accounts

@@ -21,6 +21,11 @@ var (
 	ErrBadCredentials = errors.New("accounts: bad credentials")
 	ErrDisabled       = errors.New("accounts: user disabled")
 	ErrPending        = errors.New("accounts: user awaiting approval")
+	// ErrBusy: the caller's context ended while the password check waited
+	// for one of the few hashing slots (or before it started). It is a
+	// temporary failure, never an answer about the credentials; the error
+	// also matches the context's error.
+	ErrBusy = errors.New("accounts: too many password checks under way")
 )
 
 // kindError is an error with its own complete message that still matches a

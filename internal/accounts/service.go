@@ -17,6 +17,9 @@ import (
 // Service manages users over a store. It is safe for concurrent use.
 type Service struct {
 	st store.Store
+	// hashes bounds concurrent argon2id computations: the process-wide
+	// limiter unless Options set another bound.
+	hashes *hashLimiter
 
 	// dummyHash is verified against when a name is unknown, so that an
 	// unknown name costs the same time as a wrong password.
@@ -24,9 +27,37 @@ type Service struct {
 	dummyHash string
 }
 
-// New returns a Service over st.
+// Options tune a Service. The zero value is what New uses.
+type Options struct {
+	// MaxConcurrentHashes bounds the argon2id computations (password
+	// checks and new hashes, about 19 MiB each) this Service runs at once;
+	// callers past it wait, as long as their context allows. 0 shares one
+	// process-wide bound of GOMAXPROCS (at least 2) with every other
+	// Service built without a bound of its own.
+	MaxConcurrentHashes int
+}
+
+// New returns a Service over st with the default Options.
 func New(st store.Store) *Service {
-	return &Service{st: st}
+	return NewWithOptions(st, Options{})
+}
+
+// NewWithOptions returns a Service over st tuned by opts.
+func NewWithOptions(st store.Store, opts Options) *Service {
+	s := &Service{st: st, hashes: processHashes}
+	if opts.MaxConcurrentHashes > 0 {
+		s.hashes = newHashLimiter(opts.MaxConcurrentHashes)
+	}
+	return s
+}
+
+// hashPassword is HashPassword in one of the Service's hashing slots.
+func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
+	if err := s.hashes.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.hashes.release()
+	return HashPassword(password)
 }
 
 // Add creates a user who is active at once (the command line's way).
@@ -47,7 +78,7 @@ func (s *Service) create(ctx context.Context, name, password string, admin bool,
 	if err := ValidatePassword(password); err != nil {
 		return store.User{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -162,26 +193,35 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	if u.PasswordHash, err = HashPassword(password); err != nil {
+	if u.PasswordHash, err = s.hashPassword(ctx, password); err != nil {
 		return err
 	}
 	return s.update(ctx, u, "set password of")
 }
 
 // Authenticate checks a name and password. An unknown name and a wrong
-// password both give ErrBadCredentials and take the same hashing time. Only
-// after the password matches does it tell ErrPending or ErrDisabled, so
-// the state of an account leaks to nobody without its password.
+// password both give ErrBadCredentials and take the same hashing time
+// (waiting for a hashing slot included). Only after the password matches
+// does it tell ErrPending or ErrDisabled, so the state of an account leaks
+// to nobody without its password. When ctx ends before a hashing slot is
+// free the error wraps ErrBusy: a temporary failure, which callers must
+// not count as a wrong password.
 func (s *Service) Authenticate(ctx context.Context, name, password string) (store.User, error) {
 	u, err := s.st.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		s.spendHashTime(password)
+		if err := s.spendHashTime(ctx, password); err != nil {
+			return store.User{}, err
+		}
 		return store.User{}, errorf(ErrBadCredentials, "bad user name or password")
 	}
 	if err != nil {
 		return store.User{}, fmt.Errorf("accounts: authenticate: %w", err)
 	}
+	if err := s.hashes.acquire(ctx); err != nil {
+		return store.User{}, err
+	}
 	ok, err := VerifyPassword(u.PasswordHash, password)
+	s.hashes.release()
 	if err != nil {
 		// A user without a usable hash cannot log in. The message is the
 		// usual one, so it reveals nothing to whoever tried; the error
@@ -198,8 +238,13 @@ func (s *Service) Authenticate(ctx context.Context, name, password string) (stor
 }
 
 // spendHashTime verifies password against a hash of a random password
-// with the current parameters, for the time it takes.
-func (s *Service) spendHashTime(password string) {
+// with the current parameters, for the time it takes, in a hashing slot
+// like a real check.
+func (s *Service) spendHashTime(ctx context.Context, password string) error {
+	if err := s.hashes.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.hashes.release()
 	s.dummyOnce.Do(func() {
 		h, err := HashPassword(GeneratePassword())
 		if err != nil {
@@ -210,6 +255,7 @@ func (s *Service) spendHashTime(password string) {
 		s.dummyHash = h
 	})
 	_, _ = VerifyPassword(s.dummyHash, password)
+	return nil
 }
 
 func statusErr(u store.User) error {
