@@ -30,14 +30,16 @@ const (
 
 // testEnv is a running server on a throwaway data directory.
 type testEnv struct {
-	t       testing.TB
-	dir     string
-	addr    string
-	srv     *Server
-	boxes   *mailbox.Store
-	userID  int64
-	dbPath  string
-	blobDir string
+	t     testing.TB
+	dir   string
+	addr  string
+	srv   *Server
+	boxes *mailbox.Store
+	// accStore is the metadata store the server's accounts read.
+	accStore *sqlite.Store
+	userID   int64
+	dbPath   string
+	blobDir  string
 	// certFile is the server's self-signed certificate (PEM) when the env
 	// was started with tls; addr then speaks implicit TLS.
 	certFile string
@@ -85,6 +87,7 @@ func startEnv(t testing.TB, eo envOptions) *testEnv {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	e.accStore = st
 	acc := accounts.New(st)
 	u, err := acc.Add(ctx, testUser, testPassword, false)
 	if err != nil {

@@ -20,8 +20,10 @@ import (
 )
 
 // Authenticator checks a user's name and password. *accounts.Service
-// implements it; it must return an error wrapping accounts.ErrBadCredentials
-// (or another error) when the login is refused.
+// implements it. A refused login returns an error wrapping
+// accounts.ErrBadCredentials, ErrDisabled or ErrPending; any other error
+// means the check could not be made and is answered as a temporary
+// failure.
 type Authenticator interface {
 	Authenticate(ctx context.Context, name, password string) (store.User, error)
 }

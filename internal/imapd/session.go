@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 
+	"github.com/cabalmail/cabalmail/internal/accounts"
 	"github.com/cabalmail/cabalmail/internal/imapd/internal/imapserver"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/store"
@@ -78,12 +79,25 @@ func (ss *session) closeView() {
 	ss.saved = nil
 }
 
+// authTimeout bounds a password check, waiting for a hashing slot
+// included: a reconnect storm queues logins, and a client that waited this
+// long is better told to retry.
+const authTimeout = 30 * time.Second
+
 // Login implements LOGIN and, through AUTHENTICATE PLAIN, SASL.
 func (ss *session) Login(username, password string) error {
-	ctx, cancel := ss.ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	defer cancel()
 	u, err := ss.srv.opts.Accounts.Authenticate(ctx, username, password)
 	if err != nil {
+		if !refused(err) {
+			// The check itself failed (busy, store down): no answer about
+			// the credentials, and nothing counted against the client.
+			ss.srv.log.Warn("imap login: cannot check credentials", "user", username, "peer", ss.ip, "err", err)
+			// RFC 5530 3: UNAVAILABLE, a temporary failure of the server.
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
+				Text: "Cannot check credentials now; try again later"}
+		}
 		delay := ss.srv.loginFailed(ss.ip)
 		ss.srv.log.Info("imap login failed", "user", username, "peer", ss.ip, "err", err, "delay", delay)
 		time.Sleep(delay)
@@ -96,7 +110,19 @@ func (ss *session) Login(username, password string) error {
 	}
 	ss.user = &u
 	ss.srv.log.Info("imap login", "user", u.Name, "peer", ss.ip)
+	// Most clients SELECT INBOX next: load its index and header cache now,
+	// beside the network round trip. The load runs in the mailbox store,
+	// which bounds it and waits for it when it closes.
+	ss.srv.opts.Mailboxes.Warm(u.ID)
 	return nil
+}
+
+// refused reports whether an Authenticate error is an answer about the
+// credentials (wrong, or the account may not log in), as opposed to a
+// failure to check them.
+func refused(err error) bool {
+	return errors.Is(err, accounts.ErrBadCredentials) || errors.Is(err, accounts.ErrDisabled) ||
+		errors.Is(err, accounts.ErrPending)
 }
 
 func (ss *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }

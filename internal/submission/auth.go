@@ -121,6 +121,11 @@ func (ss *session) login(name, password string) error {
 		// The password was right; still the same answer, so the state of
 		// an account is not told to the network.
 		return ss.loginFailed(name, err.Error())
+	case errors.Is(err, accounts.ErrBusy):
+		// Too many password checks under way: a temporary failure, not
+		// a wrong password (RFC 4954 6).
+		ss.s.log.Warn("login: check credentials", "tier", tier, "user", name, "err", err)
+		return replyAuthTempFail.err()
 	default:
 		ss.s.log.Error("login: check credentials", "tier", tier, "user", name, "err", err)
 		return replyAuthTempFail.err()

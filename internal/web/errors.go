@@ -66,6 +66,8 @@ func classify(err error) *apiError {
 		return errf(http.StatusForbidden, "pending", "your account is waiting for an admin's approval")
 	case errors.Is(err, accounts.ErrDisabled):
 		return errf(http.StatusForbidden, "disabled", "your account is disabled")
+	case errors.Is(err, accounts.ErrBusy):
+		return errf(http.StatusServiceUnavailable, "busy", "the server is checking too many passwords at once; try again in a moment")
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the server log has the details"}
 }
@@ -85,8 +87,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.Status >= 500 {
 		s.log.Error("web: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if ae.Status == http.StatusTooManyRequests {
+	switch ae.Status {
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "60")
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
 }
