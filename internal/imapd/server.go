@@ -192,6 +192,16 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 		return errors.New("imapd: implicit TLS needs Options.TLS")
 	}
 	s.log.Info("imap listening", "addr", ln.Addr().String(), "tls", implicitTLS)
+	// /readyz fails for this listener once its accept loop has returned
+	// (while the open connections drain), and forgets it when ServeListener
+	// returns.
+	var stopped atomic.Bool
+	defer metrics.AddReadyCheck("imap listener "+ln.Addr().String(), func(context.Context) error {
+		if stopped.Load() {
+			return errors.New("not accepting connections")
+		}
+		return nil
+	})()
 	var mu sync.Mutex
 	open := map[net.Conn]struct{}{}
 	stop := context.AfterFunc(ctx, func() {
@@ -206,6 +216,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer stopped.Store(true)
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()

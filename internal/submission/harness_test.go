@@ -44,8 +44,9 @@ func (f *faultyBlobs) Put(ctx context.Context, r io.Reader) (string, int64, erro
 // queue, with users alice and bob and some addresses.
 type testEnv struct {
 	t        testing.TB
-	addr     string // STARTTLS
-	tlsAddr  string // implicit TLS
+	addr     string       // STARTTLS
+	ln       net.Listener // the STARTTLS listener
+	tlsAddr  string       // implicit TLS
 	q        *queue.Queue
 	blobs    *faultyBlobs
 	domains  *domains.Service
@@ -135,6 +136,7 @@ func newTestEnv(t testing.TB, tune func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	e.addr, e.tlsAddr = l1.Addr().String(), l2.Addr().String()
+	e.ln = l1
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- e.srv.ServeListeners(sctx, []net.Listener{l1}, []net.Listener{l2}) }()

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/accounts"
 	"github.com/cabalmail/cabalmail/internal/domains"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/queue"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
@@ -196,6 +198,12 @@ func (s *Server) ServeListeners(ctx context.Context, starttls, implicitTLS []net
 	}
 	n := len(starttls) + len(implicitTLS)
 	errc := make(chan error, n)
+	var removes []func()
+	defer func() {
+		for _, remove := range removes {
+			remove()
+		}
+	}()
 	serve := func(l net.Listener, implicit bool) {
 		var ll net.Listener = &limitListener{
 			Listener: l,
@@ -204,7 +212,7 @@ func (s *Server) ServeListeners(ctx context.Context, starttls, implicitTLS []net
 			idle:     s.opts.Timeout,
 			lifetime: s.opts.MaxConnLifetime,
 			perIP:    map[string]int{},
-			open:     s.metrics.connections,
+			open:     mirroredGauge{s.metrics.connections, metrics.Connections(tier)},
 			onReject: func(ip string) { s.log.Warn("connection refused: limit reached", "tier", tier, "ip", ip) },
 		}
 		kind := "STARTTLS"
@@ -213,7 +221,16 @@ func (s *Server) ServeListeners(ctx context.Context, starttls, implicitTLS []net
 			kind = "TLS"
 		}
 		s.log.Info("listening", "tier", tier, "service", "submission", "addr", l.Addr().String(), "tls", kind)
-		go func() { errc <- s.smtp.Serve(ll) }()
+		// /readyz fails for this listener once its accept loop has
+		// returned, and forgets it when the server stops.
+		var stopped atomic.Bool
+		removes = append(removes, metrics.AddReadyCheck(tier+" listener "+l.Addr().String(), func(context.Context) error {
+			if stopped.Load() {
+				return errors.New("not accepting connections")
+			}
+			return nil
+		}))
+		go func() { err := s.smtp.Serve(ll); stopped.Store(true); errc <- err }()
 	}
 	for _, l := range starttls {
 		serve(l, false)

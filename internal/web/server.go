@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/accounts"
 	"github.com/cabalmail/cabalmail/internal/addresses"
 	"github.com/cabalmail/cabalmail/internal/domains"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/store"
 )
 
@@ -163,6 +165,12 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error {
 	errc := make(chan error, len(lns))
 	var servers []*http.Server
+	var removes []func()
+	defer func() {
+		for _, remove := range removes {
+			remove()
+		}
+	}()
 	for _, ln := range lns {
 		hs := s.HTTPServer()
 		servers = append(servers, hs)
@@ -171,7 +179,16 @@ func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error 
 			ln = tls.NewListener(ln, s.opts.TLS)
 		}
 		s.log.Info("web listening", "addr", ln.Addr().String(), "tls", s.opts.TLS != nil)
-		go func() { errc <- hs.Serve(ln) }()
+		// /readyz fails for this listener once its accept loop has
+		// returned, and forgets it when the server stops.
+		var stopped atomic.Bool
+		removes = append(removes, metrics.AddReadyCheck("web listener "+ln.Addr().String(), func(context.Context) error {
+			if stopped.Load() {
+				return errors.New("not accepting connections")
+			}
+			return nil
+		}))
+		go func() { err := hs.Serve(ln); stopped.Store(true); errc <- err }()
 	}
 	go s.sweepLoop(ctx)
 	var err error
