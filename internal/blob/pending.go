@@ -20,6 +20,9 @@ import (
 // SyncPending returned without error: until then a crash may leave the
 // file missing, empty or partial. Such a file is an orphan no row names,
 // like a blob put before a crash that came before its row's commit.
+//
+// A Pending holds its file open until it is synced or discarded, so each
+// blob waiting for its group's sync costs a file descriptor.
 type Pending struct {
 	Key  string
 	Size int64

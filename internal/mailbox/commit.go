@@ -382,6 +382,11 @@ func (s *Store) Deliver(ctx context.Context, users []int64, r io.Reader, opts De
 	for j, a := range added {
 		d := &out[slots[j]]
 		if a.Err != nil {
+			if errors.Is(a.Err, store.ErrNotFound) {
+				// The mailbox is gone (the user was deleted): look it
+				// up again next time.
+				s.forgetUser(d.UserID)
+			}
 			d.Err = mapStoreErr(fmt.Sprintf("deliver to user %d", d.UserID), a.Err)
 			continue
 		}
