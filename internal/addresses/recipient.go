@@ -39,11 +39,18 @@ func (v Verdict) String() string {
 // ours, comes back as a Verdict with a nil error. The returned row (with
 // its holders) is set for Deliver and Suspended.
 func (s *Service) Recipient(ctx context.Context, addr string) (Verdict, store.Address, error) {
-	apexes, err := s.apexes(ctx)
+	apexes, cached, err := s.cachedApexes(ctx)
 	if err != nil {
 		return Unknown, store.Address{}, err
 	}
 	p, err := parse(addr, apexes)
+	if err != nil && cached {
+		// Perhaps under an apex added since the list was read.
+		if apexes, _, err = s.freshApexes(ctx); err != nil {
+			return Unknown, store.Address{}, err
+		}
+		p, err = parse(addr, apexes)
+	}
 	if err != nil {
 		return Unknown, store.Address{}, nil
 	}

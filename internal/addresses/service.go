@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/store"
@@ -29,6 +30,10 @@ type Service struct {
 	control string
 	now     func() time.Time
 	rand    io.Reader
+
+	apexMu   sync.Mutex
+	apexList []string  // canonical; the last list read, for Recipient
+	apexAt   time.Time // when apexList was read (by the clock time.Now)
 }
 
 // New returns a Service over st.
@@ -85,6 +90,40 @@ func (s *Service) apexes(ctx context.Context) ([]string, error) {
 		out[i] = canonicalDomain(d.Apex)
 	}
 	return out, nil
+}
+
+// apexTTL is how long Recipient reuses the list of apexes. A recipient
+// that does not parse against the cached list is tried again against a
+// fresh one, so a new apex is never missed; a removed one may still be
+// taken as hosted for this long, and its addresses are refused anyway
+// once revoked.
+const apexTTL = time.Second
+
+// cachedApexes returns the apexes as read at most apexTTL ago, and whether
+// they came from the cache.
+func (s *Service) cachedApexes(ctx context.Context) ([]string, bool, error) {
+	s.apexMu.Lock()
+	list, at := s.apexList, s.apexAt
+	s.apexMu.Unlock()
+	if list != nil && time.Since(at) < apexTTL {
+		return list, true, nil
+	}
+	return s.freshApexes(ctx)
+}
+
+// freshApexes reads the apexes and caches them for cachedApexes.
+func (s *Service) freshApexes(ctx context.Context) ([]string, bool, error) {
+	at := time.Now()
+	list, err := s.apexes(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	s.apexMu.Lock()
+	if at.After(s.apexAt) {
+		s.apexList, s.apexAt = list, at
+	}
+	s.apexMu.Unlock()
+	return list, false, nil
 }
 
 // Parse checks addr against every syntax rule and splits it at the

@@ -652,3 +652,19 @@ func TestServiceParse(t *testing.T) {
 		t.Errorf("Parse unknown apex: %v", err)
 	}
 }
+
+// TestRecipientNewApex checks that the apex list Recipient caches never
+// hides an apex added since it was read.
+func TestRecipientNewApex(t *testing.T) {
+	f := newFixture(t, Options{})
+	if v, _, err := f.svc.Recipient(f.ctx, "a@x.new.test"); err != nil || v != Unknown {
+		t.Fatalf("before the apex exists: %v, %v", v, err)
+	}
+	if err := f.st.CreateDomain(f.ctx, &store.Domain{Apex: "new.test"}); err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, Operator(), "a@x.new.test", "alice")
+	if v, row, err := f.svc.Recipient(f.ctx, "a@x.new.test"); err != nil || v != Deliver || len(row.Holders) != 1 {
+		t.Errorf("right after the apex is added: %v, %d holders, %v; want deliver", v, len(row.Holders), err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -14,6 +15,13 @@ import (
 
 // fetchBatch is how many messages are looked up in the store at once.
 const fetchBatch = 256
+
+// msgBufs holds the batch buffers of FETCH, shared by the sessions so an
+// idle session keeps none.
+var msgBufs = sync.Pool{New: func() any {
+	b := make([]mailbox.Message, 0, fetchBatch)
+	return &b
+}}
 
 func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	uids, err := ss.resolve(numSet)
@@ -46,10 +54,16 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 
 	ctx, cancel := ss.ctx()
 	defer cancel()
+	buf := msgBufs.Get().(*[]mailbox.Message)
+	defer func() {
+		clear((*buf)[:cap(*buf)]) // drop keyword slices
+		msgBufs.Put(buf)
+	}()
 	for len(uids) > 0 {
 		batch := uids[:min(fetchBatch, len(uids))]
 		uids = uids[len(batch):]
-		msgs := ss.view.Messages(batch)
+		*buf = ss.view.AppendMessages((*buf)[:0], batch)
+		msgs := *buf
 		if options.ChangedSince > 0 {
 			// RFC 7162 3.1.4.1: only messages changed since the given mod-sequence.
 			kept := msgs[:0]

@@ -13,8 +13,8 @@ import (
 
 // poller looks every PollInterval for changes made by other processes
 // sharing the store, to the mailboxes of the users this process serves
-// (those with watchers or open views), and brings their indexes up to date,
-// which wakes the views in IDLE.
+// (those with watchers or loaded indexes), and brings their indexes up to
+// date, which wakes the views in IDLE.
 func (s *Store) poller() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opts.PollInterval)
@@ -39,29 +39,25 @@ func (s *Store) poll(ctx context.Context) {
 			active[id] = true
 		}
 	}
+	// Every loaded index, also those kept while no view uses them: so
+	// they, and the user's mailbox names, stay fresh for the next Select.
 	for _, x := range s.indexes {
-		if x.refs > 0 {
-			active[x.userID] = true
-		}
+		active[x.userID] = true
 	}
 	s.mu.Unlock()
 	for userID := range active {
+		gen, start := s.lookGen(userID), time.Now()
 		boxes, err := s.st.ListMailboxes(ctx, userID)
 		if err != nil {
 			s.log.Warn("poll mailboxes", "user", userID, "err", err)
 			continue
 		}
-		stamps := make(map[int64]stamp, len(boxes))
-		for _, b := range boxes {
-			stamps[b.ID] = stamp{name: b.Name, modseq: b.HighestModSeq, uidnext: b.UIDNext}
-		}
 		s.mu.Lock()
-		u := s.userLocked(userID)
-		old := u.stamps
-		u.stamps = stamps
+		old := s.lookedAtLocked(userID, boxes, start, gen)
+		stamps := s.users[userID].stamps
 		var stale []*index
 		for id, x := range s.indexes {
-			if x.userID != userID || x.refs == 0 {
+			if x.userID != userID {
 				continue
 			}
 			if st, ok := stamps[id]; !ok || old == nil || st != old[id] {

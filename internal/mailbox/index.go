@@ -73,9 +73,13 @@ type index struct {
 	// slice when a UID goes or is inserted before the end.
 	uids     []uint32
 	log      []change
-	logFloor uint64        // the log holds every change above this mod-sequence
-	gone     bool          // the mailbox was deleted
-	notify   chan struct{} // closed at each change, then replaced
+	logFloor uint64 // the log holds every change above this mod-sequence
+	gone     bool   // the mailbox was deleted
+	// fuSeq is the sequence number of the first unseen message (0: none)
+	// when fuValid; any change to msgs clears fuValid.
+	fuSeq   uint32
+	fuValid bool
+	notify  chan struct{} // closed at each change, then replaced
 
 	// Guarded by s.mu.
 	refs     int
@@ -143,6 +147,7 @@ func (x *index) apply(since uint64, c store.MailboxChanges) bool {
 		x.info = c.Mailbox
 		x.loaded = true
 		x.logFloor = c.Mailbox.HighestModSeq
+		x.fuValid = false
 		return true
 	}
 	changed := c.Mailbox.HighestModSeq != x.info.HighestModSeq || c.Mailbox.Name != x.info.Name ||
@@ -197,6 +202,9 @@ func (x *index) apply(since uint64, c store.MailboxChanges) bool {
 		x.log = append([]change(nil), x.log[drop:]...)
 	}
 	x.info = c.Mailbox
+	if changed {
+		x.fuValid = false
+	}
 	return changed
 }
 
@@ -215,12 +223,11 @@ func (x *index) wakeLocked() {
 	x.notify = make(chan struct{})
 }
 
-// messages returns the metadata of the messages of uids (ascending) that
-// are in the index.
-func (x *index) messages(uids []uint32) []Message {
+// appendMessages appends to out the metadata of the messages of uids
+// (ascending) that are in the index.
+func (x *index) appendMessages(out []Message, uids []uint32) []Message {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	out := make([]Message, 0, len(uids))
 	msgs := x.msgs
 	j := 0
 	for _, uid := range uids {

@@ -37,7 +37,14 @@ type userState struct {
 	ready    bool // the default mailboxes exist
 	watchers map[chan struct{}]struct{}
 	stamps   map[int64]stamp // the poller's last look at the user's mailboxes
-	cache    deliveryCache
+	// names maps each mailbox name to its ID as of the look at looked;
+	// Select trusts it (and the stamps) for 2*PollInterval after that
+	// look. This process's creates, deletes and renames drop it and bump
+	// gen, so a look begun before one of them is not kept.
+	names  map[string]int64
+	looked time.Time
+	gen    uint64
+	cache  deliveryCache
 }
 
 // stamp is what the poller compares to see a mailbox changed.
@@ -150,6 +157,62 @@ func (s *Store) ready(ctx context.Context, userID int64) error {
 	return nil
 }
 
+// forgetNames drops the user's cached mailbox names: this process is
+// changing them, so Select asks the store until the next look.
+func (s *Store) forgetNames(userID int64) {
+	s.mu.Lock()
+	u := s.userLocked(userID)
+	u.names, u.looked = nil, time.Time{}
+	u.gen++
+	s.mu.Unlock()
+}
+
+// lookGen returns the generation of the user's names, to be passed to
+// lookedAtLocked by a look at the user's mailboxes begun now.
+func (s *Store) lookGen(userID int64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userLocked(userID).gen
+}
+
+// lookedAt records a look at the user's mailboxes (the poller's or
+// Warm's), begun at t when the names' generation was gen; s.mu is held.
+// It returns the previous stamps.
+func (s *Store) lookedAtLocked(userID int64, boxes []store.Mailbox, t time.Time, gen uint64) map[int64]stamp {
+	stamps := make(map[int64]stamp, len(boxes))
+	names := make(map[string]int64, len(boxes))
+	for _, b := range boxes {
+		stamps[b.ID] = stamp{name: b.Name, modseq: b.HighestModSeq, uidnext: b.UIDNext}
+		names[b.Name] = b.ID
+	}
+	u := s.userLocked(userID)
+	old := u.stamps
+	u.stamps = stamps
+	// A local create, delete or rename since the look began may be
+	// missing from it: keep the names forgotten until the next look.
+	if u.gen == gen && !u.looked.After(t) {
+		u.names, u.looked = names, t
+	}
+	return old
+}
+
+// cachedMailbox returns the ID of the user's mailbox cname and the stamp
+// of the last look at the user's mailboxes, if that look is recent (within
+// 2*PollInterval) and this process changed no mailbox name since.
+func (s *Store) cachedMailbox(userID int64, cname string) (int64, stamp, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[userID]
+	if u == nil || !u.ready || u.names == nil || s.closed || time.Since(u.looked) > 2*s.opts.PollInterval {
+		return 0, stamp{}, false
+	}
+	id, ok := u.names[cname]
+	if !ok {
+		return 0, stamp{}, false
+	}
+	return id, u.stamps[id], true
+}
+
 // mailbox finds the user's mailbox by name.
 func (s *Store) mailbox(ctx context.Context, userID int64, name string) (store.Mailbox, error) {
 	cname, err := CanonicalName(name)
@@ -254,6 +317,7 @@ func (s *Store) Create(ctx context.Context, userID int64, name string, use Speci
 	if cname == Inbox {
 		return fmt.Errorf("%w: %s", ErrExists, Inbox)
 	}
+	s.forgetNames(userID)
 	defer s.notifyUser(userID)
 	for _, p := range parents(cname) {
 		m := store.Mailbox{UserID: userID, Name: p}
@@ -281,6 +345,8 @@ func (s *Store) Delete(ctx context.Context, userID int64, name string) error {
 	if m.Name == Inbox {
 		return fmt.Errorf("%w: %s cannot be deleted", ErrNotAllowed, Inbox)
 	}
+	s.forgetNames(userID)
+	defer s.forgetNames(userID)
 	if err := s.st.DeleteMailbox(ctx, userID, m.ID); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrNoMailbox, m.Name)
 	} else if err != nil {
@@ -314,7 +380,9 @@ func (s *Store) Rename(ctx context.Context, userID int64, oldName, newName strin
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("mailbox: rename: %w", err)
 	}
+	s.forgetNames(userID)
 	defer s.changedUser(ctx, userID)
+	defer s.forgetNames(userID)
 	for _, p := range parents(dst) {
 		m := store.Mailbox{UserID: userID, Name: p}
 		if err := s.st.CreateMailbox(ctx, &m); err != nil && !errors.Is(err, store.ErrExists) {

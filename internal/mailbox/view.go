@@ -38,19 +38,8 @@ type View struct {
 // mailbox's index is loaded once per process and shared; selecting it
 // again costs a store look-up of what changed and a copy of its UIDs.
 func (s *Store) Select(ctx context.Context, userID int64, name string) (*View, error) {
-	m, err := s.mailbox(ctx, userID, name)
+	x, err := s.selectIndex(ctx, userID, name)
 	if err != nil {
-		return nil, err
-	}
-	x, err := s.acquire(userID, m.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := x.refresh(ctx); err != nil {
-		s.release(x)
-		if errors.Is(err, ErrNoMailbox) {
-			return nil, fmt.Errorf("%w: %q", ErrNoMailbox, m.Name)
-		}
 		return nil, err
 	}
 	v := &View{s: s, x: x, userID: userID}
@@ -90,6 +79,60 @@ func (s *Store) Select(ctx context.Context, userID int64, name string) (*View, e
 		s.mu.Unlock()
 	}
 	return v, nil
+}
+
+// selectIndex returns the up-to-date index of the user's mailbox name,
+// with one more reference. When the poller (or this process's own
+// changes) looked at the user's mailboxes within 2*PollInterval and the
+// index already holds what that look saw, it answers from memory: the
+// store is not read, and a change another process made since that look
+// shows at the next poll, as it does for a view already open.
+func (s *Store) selectIndex(ctx context.Context, userID int64, name string) (*index, error) {
+	cname, err := CanonicalName(name)
+	if err != nil {
+		return nil, err
+	}
+	if id, st, ok := s.cachedMailbox(userID, cname); ok {
+		x, err := s.acquire(userID, id)
+		if err != nil {
+			return nil, err
+		}
+		x.mu.RLock()
+		fresh := x.loaded && !x.gone && x.info.Name == cname && x.info.HighestModSeq >= st.modseq && x.info.UIDNext >= st.uidnext
+		x.mu.RUnlock()
+		if fresh {
+			return x, nil
+		}
+		if err := x.refresh(ctx); err == nil {
+			x.mu.RLock()
+			renamed := x.info.Name != cname
+			x.mu.RUnlock()
+			if !renamed {
+				return x, nil
+			}
+		} else if !errors.Is(err, ErrNoMailbox) {
+			s.release(x)
+			return nil, err
+		}
+		// Gone or renamed since the look: ask the store by name.
+		s.release(x)
+	}
+	m, err := s.mailbox(ctx, userID, cname)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.acquire(userID, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.refresh(ctx); err != nil {
+		s.release(x)
+		if errors.Is(err, ErrNoMailbox) {
+			return nil, fmt.Errorf("%w: %q", ErrNoMailbox, m.Name)
+		}
+		return nil, err
+	}
+	return x, nil
 }
 
 // Close ends the view.
@@ -137,8 +180,46 @@ func (v *View) SeqNum(uid uint32) uint32 {
 // FirstUnseen returns the sequence number of the first message without
 // \Seen, or 0.
 func (v *View) FirstUnseen() uint32 {
-	v.x.mu.RLock()
-	defer v.x.mu.RUnlock()
+	x := v.x
+	x.mu.RLock()
+	if sameUIDs(v.uids, x.uids) {
+		// The view's sequence numbers are the index's: use, or fill, the
+		// index's answer, kept until its next change.
+		if x.fuValid {
+			n := x.fuSeq
+			x.mu.RUnlock()
+			return n
+		}
+		x.mu.RUnlock()
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		if !sameUIDs(v.uids, x.uids) {
+			return v.firstUnseenLocked()
+		}
+		if !x.fuValid {
+			x.fuSeq = 0
+			for i := range x.msgs {
+				if x.msgs[i].flags&FlagSeen == 0 {
+					x.fuSeq = uint32(i + 1)
+					break
+				}
+			}
+			x.fuValid = true
+		}
+		return x.fuSeq
+	}
+	defer x.mu.RUnlock()
+	return v.firstUnseenLocked()
+}
+
+// sameUIDs reports whether a and b are the same slice.
+func sameUIDs(a, b []uint32) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// firstUnseenLocked is FirstUnseen by walking the view's UIDs; v.x.mu is
+// held.
+func (v *View) firstUnseenLocked() uint32 {
 	msgs := v.x.msgs
 	j := 0
 	for i, uid := range v.uids {
@@ -155,7 +236,15 @@ func (v *View) FirstUnseen() uint32 {
 // Messages returns the metadata of the messages of uids (ascending) that
 // still exist, from memory. Expunged ones (still in the view until Sync
 // reports them) are left out.
-func (v *View) Messages(uids []uint32) []Message { return v.x.messages(uids) }
+func (v *View) Messages(uids []uint32) []Message {
+	return v.x.appendMessages(make([]Message, 0, len(uids)), uids)
+}
+
+// AppendMessages is Messages appending to dst, so a caller walking a large
+// mailbox in batches can reuse one slice (dst[:0]) and allocate nothing.
+func (v *View) AppendMessages(dst []Message, uids []uint32) []Message {
+	return v.x.appendMessages(dst, uids)
+}
 
 // ChangedSince returns, in UID order, the messages with a mod-sequence
 // above modseq (RFC 7162 CHANGEDSINCE, QRESYNC).
