@@ -424,7 +424,15 @@ func stopDev(t *testing.T, p *devProc) {
 			t.Fatalf("dev did not stop cleanly: %v\n%s", err, p.stderr)
 		}
 	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
+		// SIGQUIT makes the Go runtime print every goroutine: the report
+		// then shows which role did not stop.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
 		t.Fatalf("dev did not stop on SIGINT\n%s", p.stderr)
 	}
 }

@@ -210,13 +210,24 @@ func (s *Server) Start(ctx context.Context) error {
 			srv.IdleTimeout = func() time.Duration { return 8 * time.Second } // RFC 7766 6.2.3
 			srv.MaxTCPQueries = 1000
 			s.servers = append(s.servers, srv)
+			// Wait until the listener really serves: miekg/dns refuses to
+			// Shutdown a server that has not started yet, which would leave
+			// a Close racing with a start-up blocked for ever.
+			started := make(chan struct{})
+			srv.NotifyStartedFunc = func() { close(started) }
+			failed := make(chan struct{})
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
 				if err := srv.ActivateAndServe(); err != nil {
 					s.log.Error("dns listener stopped", "err", err)
 				}
+				close(failed)
 			}()
+			select {
+			case <-started:
+			case <-failed:
+			}
 		}
 		s.log.Info("dns listening", "addr", pc.LocalAddr().String(), "net", "udp+tcp")
 	}
