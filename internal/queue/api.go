@@ -3,11 +3,13 @@
 // state as store rows) until each recipient has been delivered or has failed
 // for good.
 //
-// It is in charge of durability (Enqueue returns only once the blob is
-// fsynced and the rows are committed; concurrent callers share one commit),
-// of the retry schedule (RetryPolicy: exponential backoff with jitter, a
-// delay notice, giving up), of leases that let several processes work one
-// queue, and of the operator's actions (List, Retry, Hold, Release,
+// It is in charge of durability (Enqueue returns only once the body is
+// fsynced and the rows are committed; concurrent callers share the fsyncs
+// of their bodies and one commit of their rows), of removing orphaned
+// bodies (SweepOrphans, run from Claim), of the retry schedule
+// (RetryPolicy: exponential backoff with jitter, a delay notice, giving
+// up), of leases that let several processes work one queue, and of the
+// operator's actions (List, Retry, Hold, Release,
 // Delete). It is not in charge of talking SMTP or of routing: that is
 // internal/delivery, which claims work from the queue with Claim and hands
 // results back with Finish. DSN texts are built by internal/dsn.
@@ -35,6 +37,10 @@ type Options struct {
 	// Hostname names this system in the DSNs it writes (Reporting-MTA and
 	// the postmaster From address); "" means the host's name.
 	Hostname string
+	// SweepOrphansEvery is how often Claim starts a background sweep of
+	// bodies no row names (SweepOrphans with OrphanAge); 0 means
+	// DefaultSweepEvery, negative never.
+	SweepOrphansEvery time.Duration
 }
 
 // RetryPolicy is the retry schedule of deferred recipients. Zero fields take

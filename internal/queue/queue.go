@@ -26,11 +26,19 @@ type Queue struct {
 	policy RetryPolicy
 	host   string
 
-	// Group commit of Enqueue: callers append to pending; one of them (the
-	// leader) commits whatever has gathered in one transaction.
-	mu         sync.Mutex
-	pending    *commitBatch
-	committing bool
+	// Group commit of Enqueue (commit.go): requests gather, a sync stage
+	// makes their bodies durable, a row stage commits their rows.
+	mu             sync.Mutex
+	gathering      *commitBatch   // requests waiting for the sync stage
+	syncing        bool           // the sync stage is running
+	synced         []*commitBatch // batches waiting for the row stage
+	committingRows bool           // the row stage is running
+
+	// The orphan sweep (sweep.go) runs from Claim, at most one at a time.
+	sweepEvery time.Duration
+	sweepMu    sync.Mutex
+	lastSweep  time.Time
+	sweeping   bool
 
 	// Bodies of finished messages are removed by a few background
 	// workers, so recording results never waits on file system syncs. A
@@ -63,13 +71,6 @@ func (q *Queue) dropLater(keys []string) {
 	}
 }
 
-// commitBatch is the set of items one transaction commits.
-type commitBatch struct {
-	items []*store.QueueItem
-	done  chan struct{}
-	err   error
-}
-
 // Open returns a queue over the given store and blobs.
 func Open(ctx context.Context, opts Options) (*Queue, error) {
 	if opts.Store == nil {
@@ -88,6 +89,10 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	if q.now == nil {
 		q.now = time.Now
 	}
+	q.sweepEvery = opts.SweepOrphansEvery
+	if q.sweepEvery == 0 {
+		q.sweepEvery = DefaultSweepEvery
+	}
 	if err := q.policy.check(); err != nil {
 		return nil, fmt.Errorf("queue: open: %w", err)
 	}
@@ -104,9 +109,11 @@ func (q *Queue) Now() time.Time { return q.now() }
 func (q *Queue) Store() store.Store { return q.st }
 
 // Enqueue stores m durably and returns its queue ID: when it returns without
-// error the body is fsynced and the rows are committed, so the caller may
-// answer 250. Concurrent callers share one store commit. On error nothing
-// stays queued.
+// error the body is on stable storage and the rows are committed, so the
+// caller may answer 250. Concurrent callers share the fsyncs: their bodies
+// are written without one and synced as a group, then their rows are
+// committed in one transaction (commit.go). On error nothing stays queued,
+// except when ctx ends first: the message may then still be committed.
 func (q *Queue) Enqueue(ctx context.Context, m Message) (string, error) {
 	it, err := q.newItem(m)
 	if err != nil {
@@ -115,15 +122,21 @@ func (q *Queue) Enqueue(ctx context.Context, m Message) (string, error) {
 	if m.Body == nil {
 		return "", fmt.Errorf("queue: enqueue: %w message: no body", ErrInvalid)
 	}
-	key, size, err := q.blobs.Put(ctx, m.Body)
-	if err != nil {
-		return "", fmt.Errorf("queue: enqueue: store body: %w", err)
-	}
-	it.BlobKey, it.Size = key, size
-	if err := q.commit(ctx, it); err != nil {
-		if derr := q.blobs.Delete(context.WithoutCancel(ctx), key); derr != nil {
-			q.log.Warn("queue: remove body of failed enqueue", "key", key, "err", derr)
+	req := &enqueueReq{item: it}
+	if pb, ok := q.blobs.(pendingBlobs); ok {
+		p, err := pb.PutPending(ctx, m.Body)
+		if err != nil {
+			return "", fmt.Errorf("queue: enqueue: store body: %w", err)
 		}
+		req.body, it.BlobKey, it.Size = p, p.Key, p.Size
+	} else {
+		key, size, err := q.blobs.Put(ctx, m.Body)
+		if err != nil {
+			return "", fmt.Errorf("queue: enqueue: store body: %w", err)
+		}
+		it.BlobKey, it.Size = key, size
+	}
+	if err := q.submit(ctx, req); err != nil {
 		return "", fmt.Errorf("queue: enqueue: %w", err)
 	}
 	return it.ID, nil
@@ -161,54 +174,6 @@ func (q *Queue) newItem(m Message) (*store.QueueItem, error) {
 		it.Recipients = append(it.Recipients, store.QueueRecipient{Rcpt: addr, State: store.RecipientPending})
 	}
 	return it, nil
-}
-
-// commit adds it to the current batch and waits until the batch is
-// committed. The first caller to find no commit running commits the batch
-// and every batch that gathers while it does.
-func (q *Queue) commit(ctx context.Context, it *store.QueueItem) error {
-	q.mu.Lock()
-	if q.pending == nil {
-		q.pending = &commitBatch{done: make(chan struct{})}
-	}
-	b := q.pending
-	b.items = append(b.items, it)
-	lead := !q.committing
-	if lead {
-		q.committing = true
-	}
-	q.mu.Unlock()
-	if lead {
-		// The batch holds other callers' items: it must not be abandoned
-		// because this caller's context ends.
-		go q.commitLoop(context.WithoutCancel(ctx))
-	}
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		// The item may still be committed; the caller reports a failure,
-		// so at worst the message is delivered although the client was
-		// told it was not (a duplicate, never a loss).
-		return ctx.Err()
-	}
-}
-
-// commitLoop commits batches until none is waiting.
-func (q *Queue) commitLoop(ctx context.Context) {
-	for {
-		q.mu.Lock()
-		b := q.pending
-		q.pending = nil
-		if b == nil {
-			q.committing = false
-			q.mu.Unlock()
-			return
-		}
-		q.mu.Unlock()
-		b.err = q.st.EnqueueItems(ctx, b.items)
-		close(b.done)
-	}
 }
 
 // NewID returns a fresh queue ID: 16 lower-case hex digits.

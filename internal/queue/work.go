@@ -74,6 +74,7 @@ type Result struct {
 // owner must call Finish for each, or let the lease expire (the message is
 // then retried by whoever claims it next).
 func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration, limit int) ([]Work, error) {
+	q.maybeSweep()
 	now := q.now().UTC().Round(0)
 	rows, err := q.st.ClaimQueue(ctx, owner, now, now.Add(lease), limit)
 	if err != nil {

@@ -39,6 +39,22 @@ func (f *faultyBlobs) Put(ctx context.Context, r io.Reader) (string, int64, erro
 	return f.Dir.Put(ctx, r)
 }
 
+// PutPending and SyncPending fail alike: the queue writes bodies with the
+// first and makes them durable, as a group, with the second.
+func (f *faultyBlobs) PutPending(ctx context.Context, r io.Reader) (*blob.Pending, error) {
+	if f.down.Load() {
+		return nil, errors.New("test: disk unavailable")
+	}
+	return f.Dir.PutPending(ctx, r)
+}
+
+func (f *faultyBlobs) SyncPending(ctx context.Context, ps []*blob.Pending) error {
+	if f.down.Load() {
+		return errors.New("test: disk unavailable")
+	}
+	return f.Dir.SyncPending(ctx, ps)
+}
+
 // testEnv is a running submission server on 127.0.0.1:0 (one STARTTLS and
 // one implicit-TLS listener) over a throwaway data directory and the real
 // queue, with users alice and bob and some addresses.
