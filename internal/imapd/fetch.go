@@ -59,6 +59,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		clear((*buf)[:cap(*buf)]) // drop keyword slices
 		msgBufs.Put(buf)
 	}()
+	viewUIDs, pos := ss.view.UIDs(), 0
 	for len(uids) > 0 {
 		batch := uids[:min(fetchBatch, len(uids))]
 		uids = uids[len(batch):]
@@ -114,10 +115,14 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			}
 		}
 		for _, m := range msgs {
-			seq := ss.view.SeqNum(m.UID)
-			if seq == 0 {
+			// msgs ascend, as the view's UIDs: walk them together.
+			for pos < len(viewUIDs) && viewUIDs[pos] < m.UID {
+				pos++
+			}
+			if pos == len(viewUIDs) || viewUIDs[pos] != m.UID {
 				continue
 			}
+			seq := uint32(pos + 1)
 			p := parsed[m.UID]
 			if needParsed && p == nil {
 				continue // expunged meanwhile

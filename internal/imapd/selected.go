@@ -169,20 +169,20 @@ func (ss *session) resolve(numSet imap.NumSet) ([]uint32, error) {
 			return nil, nil
 		}
 		maxUID := uids[len(uids)-1]
+		if len(set) == 1 {
+			// One range (1:* and the like): a copy of part of the view,
+			// already sorted.
+			lo, hi := uidRange(set[0], maxUID)
+			i, _ := slices.BinarySearch(uids, lo)
+			j, found := slices.BinarySearch(uids[i:], hi)
+			if found {
+				j++
+			}
+			return slices.Clone(uids[i : i+j]), nil
+		}
 		var out []uint32
 		for _, r := range set {
-			lo, hi := uint32(r.Start), uint32(r.Stop)
-			if lo == 0 {
-				lo = maxUID
-			}
-			if hi == 0 {
-				// RFC 3501 6.4.8: "n:*" includes the last message even when
-				// n is above every UID.
-				hi = maxUID
-			}
-			if lo > hi {
-				lo, hi = hi, lo
-			}
+			lo, hi := uidRange(r, maxUID)
 			i, _ := slices.BinarySearch(uids, lo)
 			for ; i < len(uids) && uids[i] <= hi; i++ {
 				out = append(out, uids[i])
@@ -195,6 +195,23 @@ func (ss *session) resolve(numSet imap.NumSet) ([]uint32, error) {
 }
 
 // savedUIDs is the saved SEARCH result ($, RFC 5182) less expunged messages.
+// uidRange returns the bounds of r, lowest first, with "*" as maxUID.
+func uidRange(r imap.UIDRange, maxUID uint32) (lo, hi uint32) {
+	lo, hi = uint32(r.Start), uint32(r.Stop)
+	if lo == 0 {
+		lo = maxUID
+	}
+	if hi == 0 {
+		// RFC 3501 6.4.8: "n:*" includes the last message even when n is
+		// above every UID.
+		hi = maxUID
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return lo, hi
+}
+
 func (ss *session) savedUIDs() []uint32 {
 	var out []uint32
 	for _, uid := range ss.saved {

@@ -583,18 +583,12 @@ func (s *Store) Warm(userID int64) {
 		defer s.wg.Done()
 		ctx, cancel := s.background(warmTimeout)
 		defer cancel()
-		m, err := s.mailbox(ctx, userID, Inbox)
-		if err != nil {
-			return
-		}
-		x, err := s.acquire(userID, m.ID)
+		// From memory when the index is fresh, as Select.
+		x, err := s.selectIndex(ctx, userID, Inbox)
 		if err != nil {
 			return
 		}
 		defer s.release(x)
-		if err := x.refresh(ctx); err != nil {
-			return
-		}
 		if _, _, err := x.headerSnapshot(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("warm header cache", "user", userID, "err", err)
 		}

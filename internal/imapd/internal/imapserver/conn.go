@@ -532,6 +532,14 @@ type responseEncoder struct {
 }
 
 func newResponseEncoder(conn *Conn) *responseEncoder {
+	enc := new(responseEncoder)
+	conn.startResponse(enc)
+	return enc
+}
+
+// startResponse is newResponseEncoder into enc, for a writer that reuses
+// one (FETCH writes one response per message). Not in upstream.
+func (conn *Conn) startResponse(enc *responseEncoder) {
 	conn.mutex.Lock()
 	quotedUTF8 := conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
 	conn.mutex.Unlock()
@@ -556,7 +564,7 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 		// back every so many lines instead of around each one.
 		conn.setWriteTimeout(respWriteTimeout)
 	}
-	return &responseEncoder{
+	*enc = responseEncoder{
 		Encoder: wireEnc,
 		conn:    conn,
 	}

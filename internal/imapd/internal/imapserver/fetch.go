@@ -349,15 +349,22 @@ func maybeReadPartial(dec *imapwire.Decoder) (*imap.SectionPartial, error) {
 type FetchWriter struct {
 	conn    *Conn
 	options fetchWriterOptions
+
+	// Reused by each CreateMessage: one response is written at a time.
+	// Not in upstream.
+	enc responseEncoder
+	rw  FetchResponseWriter
 }
 
 // CreateMessage writes a FETCH response for a message.
 //
-// FetchResponseWriter.Close must be called.
+// FetchResponseWriter.Close must be called, and the FetchResponseWriter not
+// used after that: the next CreateMessage reuses it.
 func (cmd *FetchWriter) CreateMessage(seqNum uint32) *FetchResponseWriter {
-	enc := newResponseEncoder(cmd.conn)
-	enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
-	return &FetchResponseWriter{enc: enc, options: cmd.options}
+	cmd.conn.startResponse(&cmd.enc)
+	cmd.enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH ").Special('(')
+	cmd.rw = FetchResponseWriter{enc: &cmd.enc, options: cmd.options}
+	return &cmd.rw
 }
 
 // FetchResponseWriter writes a single FETCH response for a message.

@@ -40,6 +40,9 @@ type Encoder struct {
 	side    ConnSide
 	err     error
 	literal bool
+	// num holds a number being formatted: a local array would escape to
+	// the heap through bufio.Writer.Write, one allocation per number.
+	num [20]byte
 }
 
 // NewEncoder creates a new encoder.
@@ -265,20 +268,17 @@ func isValidFlag(s string) bool {
 }
 
 func (enc *Encoder) Number(v uint32) *Encoder {
-	var buf [20]byte
-	return enc.writeBytes(strconv.AppendUint(buf[:0], uint64(v), 10))
+	return enc.writeBytes(strconv.AppendUint(enc.num[:0], uint64(v), 10))
 }
 
 func (enc *Encoder) Number64(v int64) *Encoder {
 	// TODO: disallow negative values
-	var buf [20]byte
-	return enc.writeBytes(strconv.AppendInt(buf[:0], v, 10))
+	return enc.writeBytes(strconv.AppendInt(enc.num[:0], v, 10))
 }
 
 func (enc *Encoder) ModSeq(v uint64) *Encoder {
 	// TODO: disallow zero values
-	var buf [20]byte
-	return enc.writeBytes(strconv.AppendUint(buf[:0], v, 10))
+	return enc.writeBytes(strconv.AppendUint(enc.num[:0], v, 10))
 }
 
 // List writes a parenthesized list.
