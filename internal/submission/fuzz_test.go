@@ -25,16 +25,27 @@ func FuzzSubmitMessage(f *testing.F) {
 	_, key, _ := ed25519.GenerateKey(bytes.NewReader(make([]byte, 64)))
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		msg, rerr := readMessage(bytes.NewReader(raw), 1<<20)
+		msg, rerr := readMessage(bytes.NewReader(raw), 1<<20, new(bytes.Buffer))
 		if rerr != nil {
 			if rerr.code/100 != 5 {
 				t.Fatalf("client's fault answered %d", rerr.code)
 			}
 			return
 		}
+		orig := append([]byte(nil), msg...)
 		m, err := parseMessage(msg)
 		if err != nil {
 			return
+		}
+		// The fields and body are slices of msg: rendered as parsed,
+		// the message is what came (with the blank line added when
+		// there was no body), and msg is left untouched.
+		want := orig
+		if m.body == nil {
+			want = append(want, "\r\n"...)
+		}
+		if got := m.bytes(nil); !bytes.Equal(got, want) {
+			t.Fatalf("parsed and rendered:\n%q\nwant\n%q", got, want)
 		}
 		from, _, err := m.authorAddresses("env@x.example.test")
 		if err != nil {
@@ -45,6 +56,9 @@ func FuzzSubmitMessage(f *testing.F) {
 		}
 		m.fixUp(now, "x.example.test")
 		out := m.bytes(nil)
+		if !bytes.Equal(msg, orig) {
+			t.Fatal("the fix-ups wrote into the message read")
+		}
 		again, err := parseMessage(out)
 		if err != nil {
 			t.Fatalf("fixed-up message does not parse again: %v\n%q", err, out)

@@ -37,27 +37,31 @@ type message struct {
 // parseMessage splits msg (CRLF line endings, already checked by
 // checkLines) into header fields and body. A header line must be a field
 // (name, colon) or the continuation of one (RFC 5322 2.2); anything else is
-// refused, since we cannot tell where the header would end.
+// refused, since we cannot tell where the header would end. The fields and
+// the body are slices of msg, not copies.
 func parseMessage(msg []byte) (*message, error) {
 	m := &message{}
-	rest := msg
-	for len(rest) > 0 {
-		i := bytes.Index(rest, []byte("\r\n"))
+	pos := 0
+	fieldStart := -1 // where the last field began in msg
+	for pos < len(msg) {
+		i := bytes.Index(msg[pos:], []byte("\r\n"))
 		if i < 0 {
 			return nil, errors.New("the header does not end with CRLF")
 		}
-		line := rest[:i+2]
+		end := pos + i + 2
+		line := msg[pos:end]
 		if i == 0 { // RFC 5322 2.1: the blank line ends the header
-			m.body = rest[2:]
+			m.body = msg[end:]
 			return m, nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if len(m.fields) == 0 {
+			if fieldStart < 0 {
 				return nil, errors.New("the header starts with a continuation line")
 			}
-			f := &m.fields[len(m.fields)-1]
-			f.raw = append(f.raw, line...)
-			rest = rest[i+2:]
+			// The cap stops an append to one field from writing over
+			// the next.
+			m.fields[len(m.fields)-1].raw = msg[fieldStart:end:end]
+			pos = end
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
@@ -70,10 +74,50 @@ func parseMessage(msg []byte) (*message, error) {
 				return nil, fmt.Errorf("header field name %.40q has a character RFC 5322 2.2 does not allow", name)
 			}
 		}
-		m.fields = append(m.fields, field{name: strings.ToLower(string(name)), raw: append([]byte(nil), line...)})
-		rest = rest[i+2:]
+		m.fields = append(m.fields, field{name: lowerName(name), raw: line[:len(line):len(line)]})
+		fieldStart = pos
+		pos = end
 	}
 	return m, nil // a message may be all header (RFC 5322 3.5: the body is optional)
+}
+
+// lowerName returns a field name in lower case, without allocating for
+// the names most messages have.
+func lowerName(name []byte) string {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return strings.ToLower(string(name))
+	}
+	lower := buf[:len(name)]
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower) { // the conversion does not allocate here
+	case "from":
+		return "from"
+	case "to":
+		return "to"
+	case "cc":
+		return "cc"
+	case "bcc":
+		return "bcc"
+	case "subject":
+		return "subject"
+	case "date":
+		return "date"
+	case "message-id":
+		return "message-id"
+	case "sender":
+		return "sender"
+	case "mime-version":
+		return "mime-version"
+	case "content-type":
+		return "content-type"
+	}
+	return string(lower)
 }
 
 // get returns the fields called name (lower case).
@@ -108,17 +152,25 @@ func (m *message) add(name, value string) {
 
 // bytes renders the message: fields in order, the blank line, the body.
 func (m *message) bytes(prefix []byte) []byte {
-	n := len(prefix) + len(m.body) + 2
+	return m.appendTo(append(make([]byte, 0, len(prefix)+m.size()), prefix...))
+}
+
+// size is the length of the rendered message.
+func (m *message) size() int {
+	n := len(m.body) + 2
 	for _, f := range m.fields {
 		n += len(f.raw)
 	}
-	out := make([]byte, 0, n)
-	out = append(out, prefix...)
+	return n
+}
+
+// appendTo appends the rendered message to dst.
+func (m *message) appendTo(dst []byte) []byte {
 	for _, f := range m.fields {
-		out = append(out, f.raw...)
+		dst = append(dst, f.raw...)
 	}
-	out = append(out, "\r\n"...)
-	return append(out, m.body...)
+	dst = append(dst, "\r\n"...)
+	return append(dst, m.body...)
 }
 
 // authorAddresses returns the addresses of the From field, and of Sender

@@ -31,6 +31,28 @@ type session struct {
 	from     string
 	rcpts    []string
 	rcptSeen map[string]bool
+
+	// Buffers reused from one message to the next: the message as read,
+	// as fixed up, and as queued (with our Received and DKIM-Signature).
+	in       bytes.Buffer
+	rendered []byte
+	out      bytes.Buffer
+}
+
+// keptBuffer bounds the buffers a session keeps between messages, so a
+// rare large message does not pin its size for the session's life.
+const keptBuffer = 1 << 20
+
+func (ss *session) trimBuffers() {
+	if ss.in.Cap() > keptBuffer {
+		ss.in = bytes.Buffer{}
+	}
+	if cap(ss.rendered) > keptBuffer {
+		ss.rendered = nil
+	}
+	if ss.out.Cap() > keptBuffer {
+		ss.out = bytes.Buffer{}
+	}
 }
 
 func (s *Server) newSession(c *smtp.Conn) *session {
@@ -138,7 +160,8 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Data implements smtp.Session (RFC 5321 4.1.1.4; RFC 3030 for BDAT).
 func (ss *session) Data(r io.Reader) (err error) {
 	defer ss.recoverAs(&err)
-	msg, rerr := readMessage(r, ss.s.opts.MaxMessageSize)
+	defer ss.trimBuffers()
+	msg, rerr := readMessage(r, ss.s.opts.MaxMessageSize, &ss.in)
 	if rerr != nil {
 		_, _ = io.Copy(io.Discard, r) // read to the real end before answering
 		return ss.finish(*rerr)
@@ -151,10 +174,11 @@ func (ss *session) Data(r io.Reader) (err error) {
 	return ss.finish(ss.submit(ctx, msg))
 }
 
-// readMessage reads the (dot-unstuffed) message into memory, up to max
-// octets, and checks its lines.
-func readMessage(r io.Reader, max int64) ([]byte, *reply) {
-	var buf bytes.Buffer
+// readMessage reads the (dot-unstuffed) message into buf (emptied first),
+// up to max octets, and checks its lines. The message returned is buf's.
+func readMessage(r io.Reader, max int64, buf *bytes.Buffer) ([]byte, *reply) {
+	buf.Reset()
+	buf.Grow(16 << 10) // most messages fit, so it is not grown step by step
 	_, err := buf.ReadFrom(io.LimitReader(r, max+1))
 	switch {
 	case errors.Is(err, smtp.ErrDataTooLarge):
@@ -219,16 +243,19 @@ func (ss *session) submit(ctx context.Context, raw []byte) reply {
 // signAndQueue DKIM-signs the message, puts our Received field on top and
 // queues it durably.
 func (ss *session) signAndQueue(ctx context.Context, m *message, fromDomain, trace string, now time.Time) (string, error) {
-	var signed bytes.Buffer
-	if err := ss.s.signer.sign(ctx, &signed, m.bytes(nil), fromDomain); err != nil {
+	rec := receivedField(ss.helo, ss.remoteIP.String(), ss.s.opts.ReceivedRevealsClientIP, ss.tls, true, ss.s.opts.Hostname, trace, now)
+	ss.rendered = m.appendTo(ss.rendered[:0])
+	out := &ss.out
+	out.Reset()
+	out.Grow(len(rec) + len(ss.rendered) + 1024) // room for the DKIM-Signature too
+	out.Write(rec)
+	if err := ss.s.signer.sign(ctx, out, ss.rendered, fromDomain); err != nil {
 		return "", err
 	}
-	rec := receivedField(ss.helo, ss.remoteIP.String(), ss.s.opts.ReceivedRevealsClientIP, ss.tls, true, ss.s.opts.Hostname, trace, now)
-	body := io.MultiReader(bytes.NewReader(rec), &signed)
 	qid, err := ss.s.opts.Queue.Enqueue(ctx, queue.Message{
 		From:       ss.from,
 		Recipients: append([]string(nil), ss.rcpts...),
-		Body:       body,
+		Body:       bytes.NewReader(out.Bytes()),
 		UserID:     ss.user.ID,
 	})
 	if err != nil {
