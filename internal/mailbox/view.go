@@ -570,6 +570,9 @@ const warmTimeout = 5 * time.Minute
 // the user's INBOX, so the first SELECT and SEARCH of a session that just
 // logged in are memory operations. It returns at once.
 func (s *Store) Warm(userID int64) {
+	if s.warmAlready(userID) {
+		return
+	}
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
@@ -593,6 +596,38 @@ func (s *Store) Warm(userID int64) {
 			s.log.Warn("warm header cache", "user", userID, "err", err)
 		}
 	}()
+}
+
+// warmAlready reports, without touching the store, whether the user's
+// INBOX index and header cache are loaded and fresh (see selectIndex), so
+// Warm has nothing to do.
+func (s *Store) warmAlready(userID int64) bool {
+	id, st, ok := s.cachedMailbox(userID, Inbox)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	x := s.indexes[id]
+	s.mu.Unlock()
+	if x == nil {
+		return false
+	}
+	x.mu.RLock()
+	fresh := x.loaded && !x.gone && x.info.Name == Inbox && x.info.HighestModSeq >= st.modseq && x.info.UIDNext >= st.uidnext
+	var last uint32
+	if n := len(x.uids); n > 0 {
+		last = x.uids[n-1]
+	}
+	x.mu.RUnlock()
+	if !fresh {
+		return false
+	}
+	if !x.hdrMu.TryLock() {
+		return false // being loaded: never wait here
+	}
+	loaded := x.hdr != nil && x.hdr.high >= last
+	x.hdrMu.Unlock()
+	return loaded
 }
 
 // background returns a context that ends after d or when the Store

@@ -24,6 +24,15 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) (r
 		return err
 	}
 
+	// The untagged lines (with the OK [CLOSED] of a previous selection)
+	// and the tagged OK leave in one write.
+	flush := c.startBatch()
+	defer func() {
+		if err := flush(); retErr == nil {
+			retErr = err
+		}
+	}()
+
 	if c.state == imap.ConnStateSelected {
 		if err := c.session.Unselect(); err != nil {
 			return err
@@ -43,13 +52,6 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) (r
 	if err != nil {
 		return err
 	}
-	// The untagged lines and the tagged OK leave in one write.
-	flush := c.startBatch()
-	defer func() {
-		if err := flush(); retErr == nil {
-			retErr = err
-		}
-	}()
 
 	if err := c.writeExists(data.NumMessages); err != nil {
 		return err
