@@ -3,7 +3,6 @@ package smtpin
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -151,6 +150,7 @@ func (p *timingProxy) serve(c net.Conn, target string) {
 	dataSent := false // the "." line went out; the next reply ends the transaction
 	go func() {
 		r := bufio.NewReader(c)
+		sw := bufio.NewWriterSize(s, 64<<10)
 		inData := false
 		for {
 			line, err := r.ReadString('\n')
@@ -166,7 +166,14 @@ func (p *timingProxy) serve(c net.Conn, target string) {
 					inData = true
 				}
 				mu.Unlock()
-				if _, werr := io.WriteString(s, line); werr != nil {
+				if _, werr := sw.WriteString(line); werr != nil {
+					return
+				}
+			}
+			// Pass on everything received so far before waiting for more:
+			// one write per read instead of one per line.
+			if r.Buffered() == 0 || err != nil {
+				if werr := sw.Flush(); werr != nil {
 					return
 				}
 			}
@@ -177,6 +184,7 @@ func (p *timingProxy) serve(c net.Conn, target string) {
 		}
 	}()
 	r := bufio.NewReader(s)
+	cw := bufio.NewWriter(c)
 	for {
 		line, err := r.ReadString('\n')
 		if len(line) > 0 {
@@ -190,7 +198,12 @@ func (p *timingProxy) serve(c net.Conn, target string) {
 				}
 			}
 			mu.Unlock()
-			if _, werr := io.WriteString(c, line); werr != nil {
+			if _, werr := cw.WriteString(line); werr != nil {
+				return
+			}
+		}
+		if r.Buffered() == 0 || err != nil {
+			if werr := cw.Flush(); werr != nil {
 				return
 			}
 		}
