@@ -208,8 +208,15 @@ func runNode(ctx context.Context, e *env, n *node, roles []string, explicit bool
 		name string
 		err  error
 	}
-	results := make(chan result, len(roles)+1)
+	results := make(chan result, len(roles)+2)
 	running := 0
+	for _, name := range roles {
+		if tlsRoles[name] {
+			running++
+			go func() { results <- result{"cert-renewal", renewCertificates(ctx, n)} }()
+			break
+		}
+	}
 	if n.cfg.Metrics.Listen != "" {
 		running++
 		go func() {
