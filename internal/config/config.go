@@ -310,6 +310,10 @@ func (c *Config) validate(doc []byte) error {
 	default:
 		return keyErr("store.driver", "must be \"sqlite\" or \"postgres\", not %q", c.Store.Driver)
 	}
+	if blobs, queued := cleanOr(c.Store.BlobDir, "blobs"), cleanOr(c.Store.QueueDir, "queue"); blobs == queued {
+		// Each owner sweeps bodies it does not know; sharing would delete the other's.
+		return keyErr("store.queue_dir", "must differ from store.blob_dir (%q)", blobs)
+	}
 	if c.TLS.ACME && (c.TLS.Cert != "" || c.TLS.Key != "") {
 		return keyErr("tls.acme", "cannot be combined with tls.cert and tls.key")
 	}
@@ -573,6 +577,14 @@ func (c *Config) resolvePaths(base string) error {
 		}
 	}
 	return nil
+}
+
+// cleanOr is the cleaned path p, or def when p is empty.
+func cleanOr(p, def string) string {
+	if p == "" {
+		p = def
+	}
+	return filepath.Clean(p)
 }
 
 func checkListen(addr string) error {

@@ -84,6 +84,7 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"dns record single label", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"localhost\"\ntype = \"TXT\"\nvalue = \"hello\"\n", "key dns.record[0].name"},
 		{"dns record no value", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\ntype = \"CNAME\"\n", "key dns.record[0].value: is required"},
 		{"dns record unknown key", "control_domain = \"mail.example.test\"\n[[dns.record]]\nname = \"www.example.test\"\nclass = \"IN\"\n", "line 4: unknown key dns.record.class"},
+		{"shared body dirs", "control_domain = \"mail.example.test\"\n[store]\nblob_dir = \"bodies\"\nqueue_dir = \"./bodies\"\n", "line 4: key store.queue_dir: must differ"},
 		{"bad public ip", "control_domain = \"mail.example.test\"\npublic_ips = [\"1.2.3\"]\n", "line 2: key public_ips"},
 		{"bad control domain", "control_domain = \"Mail Example\"\n", "line 1: key control_domain"},
 		{"dotted key", "control_domain = \"mail.example.test\"\nlog.level = \"loud\"\n", "line 2: key log.level"},
