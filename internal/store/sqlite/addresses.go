@@ -329,12 +329,13 @@ func (s *Store) CountReceived(ctx context.Context, address string, at time.Time)
 	}
 	at = orNow(at)
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		q := s.cached(tx)
 		var id int64
-		if err := tx.QueryRowContext(ctx, `SELECT id FROM addresses WHERE address = ?`, address).Scan(&id); err != nil {
+		if err := q.QueryRowContext(ctx, `SELECT id FROM addresses WHERE address = ?`, address).Scan(&id); err != nil {
 			return notFound(err, "address "+address)
 		}
 		// A late, out-of-order count must not move last_received back.
-		_, err := tx.ExecContext(ctx, `UPDATE holdings SET received = received + 1,
+		_, err := q.ExecContext(ctx, `UPDATE holdings SET received = received + 1,
 			last_received = CASE WHEN last_received IS NULL OR last_received < ?1 THEN ?1 ELSE last_received END
 			WHERE address_id = ?2`, nanos(at), id)
 		return err
@@ -362,18 +363,16 @@ func (s *Store) CountReceivedBatch(ctx context.Context, counts []store.ReceivedC
 	var unknown []string
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		unknown = unknown[:0]
-		find, err := tx.PrepareContext(ctx, `SELECT id FROM addresses WHERE address = ?`)
+		find, err := s.txStmt(ctx, tx, `SELECT id FROM addresses WHERE address = ?`)
 		if err != nil {
 			return err
 		}
-		defer find.Close()
-		bump, err := tx.PrepareContext(ctx, `UPDATE holdings SET received = received + ?1,
+		bump, err := s.txStmt(ctx, tx, `UPDATE holdings SET received = received + ?1,
 			last_received = CASE WHEN last_received IS NULL OR last_received < ?2 THEN ?2 ELSE last_received END
 			WHERE address_id = ?3`)
 		if err != nil {
 			return err
 		}
-		defer bump.Close()
 		for _, c := range counts {
 			var id int64
 			err := find.QueryRowContext(ctx, c.Address).Scan(&id)

@@ -68,3 +68,41 @@ func BenchmarkAddressByName(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkEnqueueItems measures one queue insert of one item with one
+// recipient (one transaction, one WAL fsync), as submission makes.
+func BenchmarkEnqueueItems(b *testing.B) {
+	s, u := benchStore(b)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		it := &store.QueueItem{ID: fmt.Sprintf("q%d", i), Sender: "a@example.test", BlobKey: fmt.Sprintf("k%d", i), Size: 5000,
+			UserID: u.ID, Recipients: []store.QueueRecipient{{Rcpt: "r@remote.test"}}}
+		if err := s.EnqueueItems(ctx, []*store.QueueItem{it}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkLookups measures the read-only look-ups submission makes per
+// message: the user, the sender address and the signing domain.
+func BenchmarkLookups(b *testing.B) {
+	s, u := benchStore(b)
+	ctx := context.Background()
+	a := benchAddress(0, u)
+	if err := s.CreateAddress(ctx, &a); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.UserByID(ctx, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.AddressByName(ctx, a.Address); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.DomainByApex(ctx, "example.test"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

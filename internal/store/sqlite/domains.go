@@ -39,7 +39,7 @@ func (s *Store) CreateDomain(ctx context.Context, d *store.Domain) error {
 
 // DomainByApex returns the domain for apex.
 func (s *Store) DomainByApex(ctx context.Context, apex string) (store.Domain, error) {
-	d, err := scanDomain(s.db.QueryRowContext(ctx, `SELECT `+domainColumns+` FROM domains WHERE apex = ?`, apex))
+	d, err := scanDomain(s.queryRow(ctx, `SELECT `+domainColumns+` FROM domains WHERE apex = ?`, apex))
 	if err != nil {
 		return store.Domain{}, fmt.Errorf("sqlite: %w", notFound(err, "domain "+apex))
 	}

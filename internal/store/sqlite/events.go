@@ -19,7 +19,7 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 		return fmt.Errorf("sqlite: add event: %w", err)
 	}
 	t := orNow(e.Time)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
+	res, err := s.exec(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nanos(t), e.Tier, e.QueueID, e.Rcpt, int64(e.Delay), e.Relay, e.DSN, e.Status, e.Detail)
 	if err != nil {
@@ -54,12 +54,11 @@ func (s *Store) AddEvents(ctx context.Context, events []*store.Event) error {
 	ids := make([]int64, len(events))
 	times := make([]time.Time, len(events))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
+		stmt, err := s.txStmt(ctx, tx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		for i, e := range events {
 			t := orNow(e.Time)
 			res, err := stmt.ExecContext(ctx, nanos(t), e.Tier, e.QueueID, e.Rcpt, int64(e.Delay), e.Relay, e.DSN, e.Status, e.Detail)

@@ -80,7 +80,7 @@ func (s *Store) CreateMailbox(ctx context.Context, m *store.Mailbox) error {
 
 // MailboxByName returns the user's mailbox called name.
 func (s *Store) MailboxByName(ctx context.Context, userID int64, name string) (store.Mailbox, error) {
-	m, err := scanMailbox(s.db.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE user_id = ? AND name = ?`, userID, name))
+	m, err := scanMailbox(s.queryRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE user_id = ? AND name = ?`, userID, name))
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("sqlite: %w", notFound(err, fmt.Sprintf("mailbox %q", name)))
 	}
@@ -89,7 +89,7 @@ func (s *Store) MailboxByName(ctx context.Context, userID int64, name string) (s
 
 // MailboxByID returns the user's mailbox with that ID.
 func (s *Store) MailboxByID(ctx context.Context, userID, id int64) (store.Mailbox, error) {
-	m, err := mailboxByID(ctx, s.db, userID, id)
+	m, err := mailboxByID(ctx, storeStmts{s}, userID, id)
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("sqlite: %w", err)
 	}
@@ -260,7 +260,7 @@ func (s *Store) Subscriptions(ctx context.Context, userID int64) ([]string, erro
 // UsageBytes is the total size of the user's messages.
 func (s *Store) UsageBytes(ctx context.Context, userID int64) (int64, error) {
 	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM mailboxes WHERE user_id = ?`, userID).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COALESCE(SUM(size), 0) FROM mailboxes WHERE user_id = ?`, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: usage: %w", err)
 	}
 	return n, nil

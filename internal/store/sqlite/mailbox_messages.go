@@ -30,11 +30,11 @@ func (m *mailboxState) bump() uint64 {
 	return m.modseq
 }
 
-func (m *mailboxState) save(ctx context.Context, tx *sql.Tx) error {
+func (m *mailboxState) save(ctx context.Context, q querier) error {
 	if !m.changed {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET uidnext = ?, highest_modseq = ?, keywords = ?,
+	_, err := q.ExecContext(ctx, `UPDATE mailboxes SET uidnext = ?, highest_modseq = ?, keywords = ?,
 		messages = ?, unseen = ?, deleted = ?, size = ? WHERE id = ?`,
 		int64(m.UIDNext), int64(m.HighestModSeq), joinKeywords(m.Keywords),
 		m.Messages, m.Unseen, m.Deleted, m.Size, m.ID)
@@ -54,9 +54,9 @@ func (m *mailboxState) count(sign int64, flags store.SystemFlags, size int64) {
 	m.changed = true
 }
 
-func usage(ctx context.Context, tx *sql.Tx, userID int64) (int64, error) {
+func usage(ctx context.Context, q querier, userID int64) (int64, error) {
 	var n int64
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM mailboxes WHERE user_id = ?`, userID).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM mailboxes WHERE user_id = ?`, userID).Scan(&n)
 	return n, err
 }
 
@@ -69,12 +69,11 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		base := map[int64]int64{}     // user ID -> bytes stored before this batch, read when needed
 		added := map[int64]int64{}    // user ID -> bytes added by this batch so far
 		dataIDs := map[string]int64{} // blob key -> message_data id within the batch
-		stmts := txStmts{ctx: ctx, tx: tx}
-		defer stmts.close()
+		stmts := s.cached(tx)
 		for i, m := range msgs {
 			mb, ok := boxes[m.MailboxID]
 			if !ok {
-				row, err := mailboxByID(ctx, tx, m.UserID, m.MailboxID)
+				row, err := mailboxByID(ctx, stmts, m.UserID, m.MailboxID)
 				if errors.Is(err, store.ErrNotFound) {
 					out[i].Err = fmt.Errorf("sqlite: add message: %w", err)
 					continue
@@ -92,7 +91,7 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 				u, ok := base[m.UserID]
 				if !ok {
 					var err error
-					if u, err = usage(ctx, tx, m.UserID); err != nil {
+					if u, err = usage(ctx, stmts, m.UserID); err != nil {
 						return err
 					}
 					base[m.UserID] = u
@@ -109,7 +108,7 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			}
 			dataID, ok := dataIDs[m.BlobKey]
 			if !ok {
-				res, err := stmts.exec(`INSERT INTO message_data (blob_key, envelope, structure, header, search)
+				res, err := stmts.ExecContext(ctx, `INSERT INTO message_data (blob_key, envelope, structure, header, search)
 					VALUES (?, ?, ?, ?, ?)`, m.BlobKey, nonNil(m.Envelope), nonNil(m.Structure), nonNil(m.Header), nonNil(m.Search))
 				if err != nil {
 					return err
@@ -119,19 +118,19 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 				}
 				dataIDs[m.BlobKey] = dataID
 				if m.Filter != nil {
-					if _, err := stmts.exec(`INSERT INTO message_filters (data_id, filter) VALUES (?, ?)`, dataID, m.Filter); err != nil {
+					if _, err := stmts.ExecContext(ctx, `INSERT INTO message_filters (data_id, filter) VALUES (?, ?)`, dataID, m.Filter); err != nil {
 						return err
 					}
 				}
 				// A key listed as garbage is alive again.
-				if _, err := stmts.exec(`DELETE FROM blob_garbage WHERE key = ?`, m.BlobKey); err != nil {
+				if _, err := stmts.ExecContext(ctx, `DELETE FROM blob_garbage WHERE key = ?`, m.BlobKey); err != nil {
 					return err
 				}
 			}
 			uid := mb.UIDNext
 			added[m.UserID] += m.Size
 			modseq := mb.bump()
-			if _, err := stmts.exec(`INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, size,
+			if _, err := stmts.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, size,
 				internal_date, sent_date, data_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				m.MailboxID, int64(uid), int64(modseq), int(m.Flags), joinKeywords(m.Keywords), m.Size,
 				nanos(m.InternalDate), nullNanos(m.SentDate), dataID); err != nil {
@@ -143,7 +142,7 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 			out[i] = store.Added{UID: uid, ModSeq: modseq, UIDValidity: mb.UIDValidity}
 		}
 		for _, mb := range boxes {
-			if err := mb.save(ctx, tx); err != nil {
+			if err := mb.save(ctx, stmts); err != nil {
 				return err
 			}
 		}
@@ -153,35 +152,6 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 		return nil, fmt.Errorf("sqlite: add messages: %w", err)
 	}
 	return out, nil
-}
-
-// txStmts prepares each statement of a transaction once, so a batch of
-// many messages parses its INSERTs once rather than once per message.
-type txStmts struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	cache map[string]*sql.Stmt
-}
-
-func (t *txStmts) exec(query string, args ...any) (sql.Result, error) {
-	st, ok := t.cache[query]
-	if !ok {
-		var err error
-		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
-			return nil, err
-		}
-		if t.cache == nil {
-			t.cache = map[string]*sql.Stmt{}
-		}
-		t.cache[query] = st
-	}
-	return st.ExecContext(t.ctx, args...)
-}
-
-func (t *txStmts) close() {
-	for _, st := range t.cache {
-		_ = st.Close()
-	}
 }
 
 func nonNil(b []byte) []byte {
@@ -216,16 +186,17 @@ func scanMeta(r scanner) (store.MessageMeta, error) {
 func (s *Store) MessageChanges(ctx context.Context, userID, mailboxID int64, since uint64) (store.MailboxChanges, error) {
 	var c store.MailboxChanges
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		q := s.cached(tx)
 		var err error
-		if c.Mailbox, err = mailboxByID(ctx, tx, userID, mailboxID); err != nil {
+		if c.Mailbox, err = mailboxByID(ctx, q, userID, mailboxID); err != nil {
 			return err
 		}
 		var rows *sql.Rows
 		if since == 0 {
 			c.Changed = make([]store.MessageMeta, 0, c.Mailbox.Messages)
-			rows, err = tx.QueryContext(ctx, `SELECT `+metaColumns+` FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+			rows, err = q.QueryContext(ctx, `SELECT `+metaColumns+` FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
 		} else {
-			rows, err = tx.QueryContext(ctx, `SELECT `+metaColumns+` FROM messages INDEXED BY messages_modseq
+			rows, err = q.QueryContext(ctx, `SELECT `+metaColumns+` FROM messages INDEXED BY messages_modseq
 				WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, int64(since))
 		}
 		if err != nil {
@@ -243,7 +214,7 @@ func (s *Store) MessageChanges(ctx context.Context, userID, mailboxID int64, sin
 			return err
 		}
 		if since > 0 {
-			c.Expunged, err = expunged(ctx, tx, mailboxID, since)
+			c.Expunged, err = expunged(ctx, q, mailboxID, since)
 		}
 		return err
 	})
@@ -275,11 +246,12 @@ func expunged(ctx context.Context, q querier, mailboxID int64, since uint64) ([]
 func (s *Store) Expunged(ctx context.Context, userID, mailboxID int64, since uint64) ([]store.Tombstone, error) {
 	var out []store.Tombstone
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		if _, err := mailboxByID(ctx, tx, userID, mailboxID); err != nil {
+		q := s.cached(tx)
+		if _, err := mailboxByID(ctx, q, userID, mailboxID); err != nil {
 			return err
 		}
 		var err error
-		out, err = expunged(ctx, tx, mailboxID, since)
+		out, err = expunged(ctx, q, mailboxID, since)
 		return err
 	})
 	if err != nil {
@@ -390,10 +362,12 @@ func (s *Store) ScanMessageData(ctx context.Context, userID, mailboxID int64, ui
 	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM ` + from + `
 		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		if _, err := mailboxByID(ctx, tx, userID, mailboxID); err != nil {
+		// query is one of a bounded set (a few flags choose its columns).
+		q := s.cached(tx)
+		if _, err := mailboxByID(ctx, q, userID, mailboxID); err != nil {
 			return err
 		}
-		return forUIDs(ctx, tx, query, []any{mailboxID}, uids, func(rows *sql.Rows) error {
+		return forUIDs(ctx, q, query, []any{mailboxID}, uids, func(rows *sql.Rows) error {
 			var r store.MessageRow
 			var uid int64
 			dest := []any{&uid}
@@ -482,13 +456,14 @@ func (s *Store) UpdateFlags(ctx context.Context, userID, mailboxID int64, u stor
 	}
 	var res store.FlagResult
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		row, err := mailboxByID(ctx, tx, userID, mailboxID)
+		q := s.cached(tx)
+		row, err := mailboxByID(ctx, q, userID, mailboxID)
 		if err != nil {
 			return err
 		}
 		mb := &mailboxState{Mailbox: row}
 		var cur []store.MessageMeta
-		err = forUIDs(ctx, tx, `SELECT `+metaColumns+` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
+		err = forUIDs(ctx, q, `SELECT `+metaColumns+` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
 			[]any{mailboxID}, u.UIDs, func(rows *sql.Rows) error {
 				m, err := scanMeta(rows)
 				if err != nil {
@@ -513,7 +488,7 @@ func (s *Store) UpdateFlags(ctx context.Context, userID, mailboxID int64, u stor
 				continue
 			}
 			modseq := mb.bump()
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ?
+			if _, err := q.ExecContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ?
 				WHERE mailbox_id = ? AND uid = ?`, int(flags), joinKeywords(kw), int64(modseq), mailboxID, int64(m.UID)); err != nil {
 				return err
 			}
@@ -523,7 +498,7 @@ func (s *Store) UpdateFlags(ctx context.Context, userID, mailboxID int64, u stor
 			m.Flags, m.Keywords, m.ModSeq = flags, kw, modseq
 			res.Updated = append(res.Updated, m)
 		}
-		if err := mb.save(ctx, tx); err != nil {
+		if err := mb.save(ctx, q); err != nil {
 			return err
 		}
 		res.Mailbox = mb.Mailbox
@@ -555,13 +530,14 @@ func onlyUIDs(ms []store.MessageMeta, uids []uint32) []store.MessageMeta {
 func (s *Store) ExpungeMessages(ctx context.Context, userID, mailboxID int64, uids []uint32) ([]uint32, error) {
 	var out []uint32
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		row, err := mailboxByID(ctx, tx, userID, mailboxID)
+		q := s.cached(tx)
+		row, err := mailboxByID(ctx, q, userID, mailboxID)
 		if err != nil {
 			return err
 		}
 		mb := &mailboxState{Mailbox: row}
 		var gone []store.MessageMeta
-		err = forUIDs(ctx, tx, `SELECT `+metaColumns+` FROM messages WHERE mailbox_id = ? AND flags & ? != 0 AND uid BETWEEN ? AND ?`,
+		err = forUIDs(ctx, q, `SELECT `+metaColumns+` FROM messages WHERE mailbox_id = ? AND flags & ? != 0 AND uid BETWEEN ? AND ?`,
 			[]any{mailboxID, int(store.FlagDeleted)}, uids, func(rows *sql.Rows) error {
 				m, err := scanMeta(rows)
 				if err != nil {
@@ -578,13 +554,13 @@ func (s *Store) ExpungeMessages(ctx context.Context, userID, mailboxID int64, ui
 		}
 		modseq := mb.bump()
 		for _, m := range gone {
-			if err := expungeOne(ctx, tx, mailboxID, m.UID, modseq); err != nil {
+			if err := expungeOne(ctx, q, mailboxID, m.UID, modseq); err != nil {
 				return err
 			}
 			mb.count(-1, m.Flags, m.Size)
 			out = append(out, m.UID)
 		}
-		return mb.save(ctx, tx)
+		return mb.save(ctx, q)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: expunge in mailbox %d: %w", mailboxID, err)
@@ -592,11 +568,11 @@ func (s *Store) ExpungeMessages(ctx context.Context, userID, mailboxID int64, ui
 	return out, nil
 }
 
-func expungeOne(ctx context.Context, tx *sql.Tx, mailboxID int64, uid uint32, modseq uint64) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, int64(uid)); err != nil {
+func expungeOne(ctx context.Context, q querier, mailboxID int64, uid uint32, modseq uint64) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, int64(uid)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)`,
+	_, err := q.ExecContext(ctx, `INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)`,
 		mailboxID, int64(uid), int64(modseq))
 	return err
 }
@@ -608,11 +584,12 @@ func (s *Store) CopyMessages(ctx context.Context, userID, from int64, uids []uin
 		return nil, nil, fmt.Errorf("sqlite: copy messages: %w: no UIDs", store.ErrInvalid)
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		srow, err := mailboxByID(ctx, tx, userID, from)
+		q := s.cached(tx)
+		srow, err := mailboxByID(ctx, q, userID, from)
 		if err != nil {
 			return err
 		}
-		drow, err := mailboxByID(ctx, tx, userID, to)
+		drow, err := mailboxByID(ctx, q, userID, to)
 		if err != nil {
 			return err
 		}
@@ -629,7 +606,7 @@ func (s *Store) CopyMessages(ctx context.Context, userID, from int64, uids []uin
 			dataID int64
 		}
 		var ms []msg
-		err = forUIDs(ctx, tx, `SELECT `+metaColumns+`, data_id FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
+		err = forUIDs(ctx, q, `SELECT `+metaColumns+`, data_id FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
 			[]any{from}, uids, func(rows *sql.Rows) error {
 				var m msg
 				var uid, modseq, internal int64
@@ -655,7 +632,7 @@ func (s *Store) CopyMessages(ctx context.Context, userID, from int64, uids []uin
 			for _, m := range ms {
 				total += m.Size
 			}
-			u, err := usage(ctx, tx, userID)
+			u, err := usage(ctx, q, userID)
 			if err != nil {
 				return err
 			}
@@ -669,7 +646,7 @@ func (s *Store) CopyMessages(ctx context.Context, userID, from int64, uids []uin
 		dmodseq := dm.bump()
 		for _, m := range ms {
 			uid := dm.UIDNext
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, size,
+			if _, err := q.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, size,
 				internal_date, sent_date, data_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				to, int64(uid), int64(dmodseq), int(m.Flags), joinKeywords(m.Keywords), m.Size,
 				nanos(m.InternalDate), nullNanos(m.SentDate), m.dataID); err != nil {
@@ -684,17 +661,17 @@ func (s *Store) CopyMessages(ctx context.Context, userID, from int64, uids []uin
 		if move {
 			smodseq := sm.bump()
 			for _, m := range ms {
-				if err := expungeOne(ctx, tx, from, m.UID, smodseq); err != nil {
+				if err := expungeOne(ctx, q, from, m.UID, smodseq); err != nil {
 					return err
 				}
 				sm.count(-1, m.Flags, m.Size)
 			}
 		}
-		if err := dm.save(ctx, tx); err != nil {
+		if err := dm.save(ctx, q); err != nil {
 			return err
 		}
 		if dm != sm {
-			return sm.save(ctx, tx)
+			return sm.save(ctx, q)
 		}
 		return nil
 	})
@@ -731,8 +708,9 @@ func (s *Store) BlobGarbage(ctx context.Context, before time.Time, limit int) ([
 // ForgetGarbage removes keys from the garbage list.
 func (s *Store) ForgetGarbage(ctx context.Context, keys []string) error {
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		q := s.cached(tx)
 		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM blob_garbage WHERE key = ?`, k); err != nil {
+			if _, err := q.ExecContext(ctx, `DELETE FROM blob_garbage WHERE key = ?`, k); err != nil {
 				return err
 			}
 		}
@@ -747,7 +725,7 @@ func (s *Store) ForgetGarbage(ctx context.Context, keys []string) error {
 // BlobReferenced reports whether a message references key.
 func (s *Store) BlobReferenced(ctx context.Context, key string) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM message_data WHERE blob_key = ?`, key).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM message_data WHERE blob_key = ?`, key).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: blob referenced: %w", err)
 	}

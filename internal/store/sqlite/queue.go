@@ -25,17 +25,15 @@ func (s *Store) EnqueueItems(ctx context.Context, items []*store.QueueItem) erro
 		}
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		insItem, err := tx.PrepareContext(ctx, `INSERT INTO queue (id, sender, blob_key, size, user_id, dsn, next_attempt, created_at)
+		insItem, err := s.txStmt(ctx, tx, `INSERT INTO queue (id, sender, blob_key, size, user_id, dsn, next_attempt, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
-		defer insItem.Close()
-		insRcpt, err := tx.PrepareContext(ctx, `INSERT INTO queue_recipients (queue_id, rcpt) VALUES (?, ?)`)
+		insRcpt, err := s.txStmt(ctx, tx, `INSERT INTO queue_recipients (queue_id, rcpt) VALUES (?, ?)`)
 		if err != nil {
 			return err
 		}
-		defer insRcpt.Close()
 		for _, it := range items {
 			created := orNow(it.CreatedAt)
 			next := it.NextAttempt
@@ -143,7 +141,7 @@ func (s *Store) QueueItem(ctx context.Context, id string) (store.QueueItem, erro
 	var it store.QueueItem
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		it, err = scanQueueItem(tx.QueryRowContext(ctx, `SELECT `+queueColumns+` FROM queue WHERE id = ?`, id))
+		it, err = scanQueueItem(s.cached(tx).QueryRowContext(ctx, `SELECT `+queueColumns+` FROM queue WHERE id = ?`, id))
 		if err != nil {
 			return notFound(err, "queue item "+id)
 		}
@@ -201,7 +199,7 @@ func (s *Store) ClaimQueue(ctx context.Context, owner string, now, leaseUntil ti
 	var items []store.QueueItem
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		n := clampNanos(now)
-		rows, err := tx.QueryContext(ctx, `UPDATE queue SET lease_owner = ?, lease_until = ?
+		rows, err := s.cached(tx).QueryContext(ctx, `UPDATE queue SET lease_owner = ?, lease_until = ?
 			WHERE id IN (SELECT id FROM queue WHERE held = 0 AND next_attempt <= ? AND lease_until <= ?
 				ORDER BY next_attempt, created_at LIMIT ?)
 			RETURNING `+queueColumns, owner, clampNanos(leaseUntil), n, n, limit)
@@ -281,39 +279,33 @@ func (s *Store) FinishQueueAttempts(ctx context.Context, owner string, results [
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		done, lost = nil, nil
-		updRcpt, err := tx.PrepareContext(ctx, `UPDATE queue_recipients SET state = ?, attempts = ?, last_dsn = ?,
+		updRcpt, err := s.txStmt(ctx, tx, `UPDATE queue_recipients SET state = ?, attempts = ?, last_dsn = ?,
 			last_error = ?, last_attempt = ? WHERE queue_id = ? AND rcpt = ?`)
 		if err != nil {
 			return err
 		}
-		defer updRcpt.Close()
-		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
+		insEvent, err := s.txStmt(ctx, tx, `INSERT INTO events (time, tier, queue_id, rcpt, delay_ns, relay, dsn, status, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
-		defer insEvent.Close()
-		selItem, err := tx.PrepareContext(ctx, `SELECT lease_owner, blob_key FROM queue WHERE id = ?`)
+		selItem, err := s.txStmt(ctx, tx, `SELECT lease_owner, blob_key FROM queue WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		defer selItem.Close()
-		countPending, err := tx.PrepareContext(ctx, `SELECT COUNT(*) FROM queue_recipients WHERE queue_id = ? AND state = 'pending'`)
+		countPending, err := s.txStmt(ctx, tx, `SELECT COUNT(*) FROM queue_recipients WHERE queue_id = ? AND state = 'pending'`)
 		if err != nil {
 			return err
 		}
-		defer countPending.Close()
-		delItem, err := tx.PrepareContext(ctx, `DELETE FROM queue WHERE id = ?`)
+		delItem, err := s.txStmt(ctx, tx, `DELETE FROM queue WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		defer delItem.Close()
-		updItem, err := tx.PrepareContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_error = ?,
+		updItem, err := s.txStmt(ctx, tx, `UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_error = ?,
 				delay_notified = MAX(delay_notified, ?), lease_owner = '', lease_until = 0 WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		defer updItem.Close()
 		for _, r := range results {
 			var leaseOwner, blobKey string
 			err := selItem.QueryRowContext(ctx, r.ID).Scan(&leaseOwner, &blobKey)
@@ -362,7 +354,7 @@ func (s *Store) FinishQueueAttempts(ctx context.Context, owner string, results [
 
 // ReleaseLease gives up owner's lease on id.
 func (s *Store) ReleaseLease(ctx context.Context, owner, id string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE queue SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`,
+	if _, err := s.exec(ctx, `UPDATE queue SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`,
 		id, owner); err != nil {
 		return fmt.Errorf("sqlite: release lease %s: %w", id, err)
 	}
@@ -400,7 +392,7 @@ func (s *Store) updateQueueItem(ctx context.Context, what, id, query string, arg
 // DeleteQueueItem removes an item and returns its blob key.
 func (s *Store) DeleteQueueItem(ctx context.Context, id string) (string, error) {
 	var key string
-	err := s.db.QueryRowContext(ctx, `DELETE FROM queue WHERE id = ? RETURNING blob_key`, id).Scan(&key)
+	err := s.queryRow(ctx, `DELETE FROM queue WHERE id = ? RETURNING blob_key`, id).Scan(&key)
 	if err != nil {
 		return "", fmt.Errorf("sqlite: delete queue item: %w", notFound(err, "queue item "+id))
 	}

@@ -47,7 +47,7 @@ func (s *Store) AddSuppression(ctx context.Context, e *store.Suppression) error 
 
 // ActiveSuppression returns the user's entry in force for address.
 func (s *Store) ActiveSuppression(ctx context.Context, userID int64, address string) (store.Suppression, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+suppressionCols+` FROM suppression
+	row := s.queryRow(ctx, `SELECT `+suppressionCols+` FROM suppression
 		WHERE user_id = ? AND address = ? AND released_at IS NULL`, userID, strings.ToLower(address))
 	e, err := scanSuppression(row)
 	if err != nil {

@@ -43,13 +43,14 @@ func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
 func (s *Store) UserByToken(ctx context.Context, hash string) (store.User, error) {
 	var u store.User
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		q := s.cached(tx)
 		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		u, err = scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
 			WHERE id = (SELECT user_id FROM tokens WHERE hash = ?)`, hash))
 		if err != nil {
 			return notFound(err, "token")
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE hash = ?`, nanos(now()), hash)
+		_, err = q.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE hash = ?`, nanos(now()), hash)
 		return err
 	})
 	if err != nil {

@@ -58,7 +58,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 
 // UserByName returns the user called name.
 func (s *Store) UserByName(ctx context.Context, name string) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
 	if err != nil {
 		return store.User{}, fmt.Errorf("sqlite: %w", notFound(err, "user "+name))
 	}
@@ -67,7 +67,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (store.User, error)
 
 // UserByID returns the user with the given id.
 func (s *Store) UserByID(ctx context.Context, id int64) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return store.User{}, fmt.Errorf("sqlite: %w", notFound(err, fmt.Sprintf("user #%d", id)))
 	}
@@ -208,7 +208,7 @@ func (s *Store) Grants(ctx context.Context, userID int64) ([]string, error) {
 // HasGrant reports whether the user may create addresses on apex.
 func (s *Store) HasGrant(ctx context.Context, userID int64, apex string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM grants WHERE user_id = ? AND apex = ?`, userID, apex).Scan(&one)
+	err := s.queryRow(ctx, `SELECT 1 FROM grants WHERE user_id = ? AND apex = ?`, userID, apex).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
