@@ -138,6 +138,13 @@ func TestProvidersCommands(t *testing.T) {
 			t.Errorf("%v: want a usage error, got %d %q", args, r.code, r.stderr)
 		}
 	}
+	// diagnose bounces names the suspect provider and the affected recipients.
+	diag := mustCLI(t, cfg, "", "diagnose", "bounces")
+	for _, want := range []string{"Suspect provider: bigmail.example", "quarantined (5): ", "u0@customer.example", "u4@customer.example"} {
+		if !strings.Contains(diag, want) {
+			t.Errorf("diagnose bounces lacks %q:\n%s", want, diag)
+		}
+	}
 	if r := cli(t, cfg, "", "providers", "clear", "nobody.example"); r.code != 1 || !strings.Contains(r.stderr, "no state") {
 		t.Errorf("clear of an unknown provider: %d %q", r.code, r.stderr)
 	}

@@ -51,6 +51,9 @@ type BounceReport struct {
 	Domains []Count   `json:"smtp_out_domains"` // recipient domains of outbound bounces, ranked
 	Verdict string    `json:"verdict,omitempty"`
 	Refused []Refused `json:"smtp_in_refused"` // addresses the MX refused, ranked
+	// Suspect lists the providers whose hard bounces smtp-out holds as
+	// temporary (suspect.go), with the affected recipients.
+	Suspect []SuspectProvider `json:"suspect_providers"`
 }
 
 // Bounces reports the permanent failures (dsn 5.x.x) in the events opts
@@ -108,6 +111,9 @@ func Bounces(ctx context.Context, st Store, opts Options) (BounceReport, error) 
 		}
 		r.Refused = append(r.Refused, ref)
 	}
+	if r.Suspect, err = suspectProviders(ctx, st, opts.now()); err != nil {
+		return BounceReport{}, err
+	}
 	return r, nil
 }
 
@@ -144,6 +150,7 @@ func bounceVerdict(domains []Count) string {
 // WriteText writes the report for people.
 func (r BounceReport) WriteText(w io.Writer) error {
 	p := &printer{w: w}
+	r.writeSuspect(p)
 	p.f("Bounces (dsn 5.x.x)%s: %d\n", sinceText(r.Since), r.Total)
 	if r.Total == 0 {
 		return p.err

@@ -19,5 +19,7 @@ type Store interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	AddressByName(ctx context.Context, address string) (store.Address, error)
 	ListQueue(ctx context.Context) ([]store.QueueItem, error)
+	ListProviders(ctx context.Context) ([]store.Provider, error)
+	ListQuarantine(ctx context.Context, provider string, openOnly bool) ([]store.Quarantine, error)
 	store.Settings
 }
