@@ -10,9 +10,12 @@ import (
 	"github.com/cabalmail/cabalmail/internal/blob"
 	"github.com/cabalmail/cabalmail/internal/config"
 	"github.com/cabalmail/cabalmail/internal/delivery"
+	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/monitor"
+	"github.com/cabalmail/cabalmail/internal/providers"
 	"github.com/cabalmail/cabalmail/internal/queue"
 	"github.com/cabalmail/cabalmail/internal/submission"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // smtpOutRole is the outbound tier: the submission listeners in front of
@@ -61,7 +64,18 @@ func runSMTPOut(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
+	tracker, err := providers.New(providers.Options{Store: n.app.st, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := metrics.Registerer("smtp-out").Register(tracker.Collector()); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return fmt.Errorf("register provider metrics: %w", err)
+		}
+	}
 	runner, err := delivery.New(delivery.Options{
+		Providers: tracker,
 		Queue:     q,
 		Mailboxes: mb,
 		Addresses: n.app.addresses,

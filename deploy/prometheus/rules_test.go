@@ -63,7 +63,7 @@ func TestEveryAlertHasRunbook(t *testing.T) {
 		}
 	}
 	want := []string{"DeferredSpike", "BouncedSpike", "ProbeFailure", "CertExpiring", "AuthFailureSpike",
-		"QueueGrowing", "QueueStuck", "HeartbeatMissed", "InboundTempfailOn"}
+		"QueueGrowing", "QueueStuck", "HeartbeatMissed", "InboundTempfailOn", "ProviderBounceAnomaly"}
 	seen := map[string]bool{}
 	for _, r := range rules {
 		seen[r.name] = true

@@ -34,6 +34,7 @@ import (
 	"github.com/cabalmail/cabalmail/internal/config"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/maillog"
+	"github.com/cabalmail/cabalmail/internal/providers"
 	"github.com/cabalmail/cabalmail/internal/queue"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	// PollInterval is how often the queue is asked for due messages when
 	// it had none; 0 = 1s.
 	PollInterval time.Duration
+	// Providers, if set, judges every attempt's outcomes before they are
+	// recorded (internal/providers): a hard bounce from a suspect provider
+	// becomes a deferral, a definite one suppresses the recipient.
+	Providers *providers.Tracker
 	// Heartbeat, when set, is called after a queue pass that claimed
 	// without error, at most once a minute, so the monitor can tell a
 	// stalled runner from an idle one.
@@ -288,6 +293,9 @@ func (r *Runner) flush(ctx context.Context) {
 	r.finishMu.Unlock()
 	if len(batch) == 0 {
 		return
+	}
+	if r.opts.Providers != nil {
+		batch = r.opts.Providers.Apply(ctx, batch)
 	}
 	done, err := r.q.Finish(ctx, r.owner, batch)
 	if err != nil {

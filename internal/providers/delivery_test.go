@@ -1,9 +1,5 @@
-//go:build delivery_providers
-
-// These tests need delivery.Options.Providers, the one-line hook of
-// docs/delivery-intelligence.md (Integration, 1). They pass with it (go test
-// -tags delivery_providers once the hook is in); remove this build constraint
-// in the same change.
+// These tests drive the real delivery runner, queue and store against the
+// test SMTP server, with the provider tracker hooked into the runner.
 
 package providers_test
 
