@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,6 +25,13 @@ const staleTemp = 24 * time.Hour
 // Dir is a Store of files under one directory: each blob is the file
 // <dir>/<k0k1>/<k2k3>/<key>, two levels of 256 subdirectories each so no
 // directory grows large. Files are mode 0600, directories 0700.
+//
+// OpenDir creates the 256 first-level directories and fsyncs the root
+// once, and takes the second-level (leaf) directories that already exist
+// as durable after fsyncing their parents once. A put into a known leaf
+// then fsyncs only the leaf; a put that creates a leaf fsyncs the leaf and
+// its first-level parent, not the root. First-level directories are never
+// removed.
 type Dir struct {
 	root string
 	tmp  string
@@ -33,6 +41,8 @@ type Dir struct {
 
 	// step, if set, is told each durability step of Put; tests use it.
 	step func(name, path string)
+	// key, if set, replaces newKey; tests use it to choose the leaf.
+	key func() (string, error)
 }
 
 var _ Store = (*Dir)(nil)
@@ -54,7 +64,69 @@ func OpenDir(dir string) (*Dir, error) {
 	if err := d.removeStaleTemps(time.Now().Add(-staleTemp)); err != nil {
 		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
 	}
+	if err := d.fanOut(); err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
+	}
 	return d, nil
+}
+
+// fanOut creates the first-level directories that are missing and fsyncs
+// the root once, so that no put has to; then it lists the leaves that
+// exist and fsyncs each first-level directory holding one, since another
+// writer may have created a leaf without having fsynced its parent yet.
+// Those leaves are then known durable. In a full store this is 256
+// directory listings and 256 fsyncs, run concurrently, once per open.
+func (d *Dir) fanOut() error {
+	mids := make([]string, 256)
+	for i := range mids {
+		mids[i] = filepath.Join(d.root, fmt.Sprintf("%02x", i))
+		if err := os.Mkdir(mids[i], 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	if err := syncDir(d.root); err != nil {
+		return err
+	}
+	leaves := make([][]string, len(mids))
+	errs := make([]error, len(mids))
+	parallel(len(mids), func(i int) {
+		entries, err := os.ReadDir(mids[i])
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		for _, e := range entries {
+			if e.IsDir() && isFanOutName(e.Name()) {
+				leaves[i] = append(leaves[i], filepath.Join(mids[i], e.Name()))
+			}
+		}
+		if len(leaves[i]) > 0 {
+			errs[i] = syncDir(mids[i])
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, ls := range leaves {
+		for _, l := range ls {
+			d.ready[l] = true
+		}
+	}
+	return nil
+}
+
+// isFanOutName reports whether name is a fan-out directory's: two
+// lower-case hex digits.
+func isFanOutName(name string) bool {
+	return len(name) == 2 && ValidKey(strings.Repeat(name, keyBytes))
+}
+
+// newKey returns a fresh random key (or the test's).
+func (d *Dir) newKey() (string, error) {
+	if d.key != nil {
+		return d.key()
+	}
+	return newKey()
 }
 
 func (d *Dir) removeStaleTemps(before time.Time) error {
@@ -98,7 +170,7 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (key string, size int64, err
 	if err := ctx.Err(); err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}
-	key, err = newKey()
+	key, err = d.newKey()
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}
@@ -116,7 +188,7 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (key string, size int64, err
 			_ = os.Remove(tmp)
 		}
 	}()
-	size, err = io.Copy(f, ctxReader{ctx, r})
+	size, err = copyBody(ctx, f, r)
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: write: %w", err)
 	}
@@ -144,31 +216,40 @@ func (d *Dir) Put(ctx context.Context, r io.Reader) (key string, size int64, err
 	return key, size, nil
 }
 
-// ensureDir creates the two fan-out levels above a blob if needed, fsyncing
-// each parent so the new directory entries survive a crash. Once done for a
-// leaf it is remembered, so most Puts skip it.
+// ensureDir creates the fan-out directories above a blob if needed (see
+// makeDirs), fsyncing the parents of the new ones so their entries survive
+// a crash. Once done for a leaf it is remembered, so most Puts skip it.
 func (d *Dir) ensureDir(leaf string) error {
-	d.mu.Lock()
-	ok := d.ready[leaf]
-	d.mu.Unlock()
-	if ok {
+	parents, err := d.makeDirs(leaf)
+	if err != nil {
+		return err
+	}
+	if len(parents) == 0 {
 		return nil
 	}
-	mid := filepath.Dir(leaf)
-	for _, p := range []string{mid, leaf} {
-		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	for _, p := range parents {
+		if err := syncDir(p); err != nil {
 			return err
 		}
-		// Fsync the parent even if another writer made p: that writer may
-		// not have fsynced it yet.
-		if err := syncDir(filepath.Dir(p)); err != nil {
-			return err
-		}
+		d.trace("fsync-parent", p)
 	}
 	d.mu.Lock()
 	d.ready[leaf] = true
 	d.mu.Unlock()
 	return nil
+}
+
+// copyBuffers holds the buffers bodies are copied through, so a put does
+// not allocate one.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody copies r to f through a pooled buffer, checking ctx before each
+// read. f is wrapped so io.CopyBuffer uses the buffer rather than
+// (*os.File).ReadFrom, which would allocate its own for such a reader.
+func copyBody(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{f}, ctxReader{ctx, r}, *buf)
 }
 
 // Open returns a reader of the blob under key.

@@ -39,8 +39,8 @@ type Pending struct {
 const maxSyncWorkers = 32
 
 // PutPending writes r to a new file under a new key, without fsyncing it
-// (see Pending). It creates the two fan-out directories above the file if
-// needed, leaving their fsync to SyncPending too. A group commit writes
+// (see Pending). It creates the leaf directory above the file if needed,
+// leaving the fsync of its parent to SyncPending too. A group commit writes
 // each message with PutPending, then calls SyncPending once for the
 // group, then commits the rows naming the keys: the bodies are durable
 // before the rows, at the cost of about one fsync round for all of them
@@ -49,7 +49,7 @@ func (d *Dir) PutPending(ctx context.Context, r io.Reader) (p *Pending, err erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("blob: put: %w", err)
 	}
-	key, err := newKey()
+	key, err := d.newKey()
 	if err != nil {
 		return nil, fmt.Errorf("blob: put: %w", err)
 	}
@@ -72,15 +72,16 @@ func (d *Dir) PutPending(ctx context.Context, r io.Reader) (p *Pending, err erro
 		}
 	}()
 	p.f = f
-	if p.Size, err = io.Copy(f, ctxReader{ctx, r}); err != nil {
+	if p.Size, err = copyBody(ctx, f, r); err != nil {
 		return nil, fmt.Errorf("blob: put: write: %w", err)
 	}
 	return p, nil
 }
 
-// makeDirs creates the fan-out directories above a leaf if they are not
-// known to exist durably, and returns the directories whose entries must
-// then be fsynced (the leaf's parent and grandparent).
+// makeDirs creates the leaf directory if it is not known to exist
+// durably, and returns the directories whose entries must then be fsynced:
+// the leaf's parent, which OpenDir created and made durable, and also the
+// root if the parent had to be made again.
 func (d *Dir) makeDirs(leaf string) ([]string, error) {
 	d.mu.Lock()
 	ok := d.ready[leaf]
@@ -89,9 +90,11 @@ func (d *Dir) makeDirs(leaf string) ([]string, error) {
 		return nil, nil
 	}
 	mid := filepath.Dir(leaf)
-	// Most middle levels exist: try the leaf first.
+	parents := []string{mid}
 	err := os.Mkdir(leaf, 0o700)
 	if errors.Is(err, fs.ErrNotExist) {
+		// The first level was removed behind our back: make it again.
+		parents = []string{d.root, mid}
 		if err = os.Mkdir(mid, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
 			err = os.Mkdir(leaf, 0o700)
 		}
@@ -99,9 +102,9 @@ func (d *Dir) makeDirs(leaf string) ([]string, error) {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
-	// Fsync the parents even if another writer made the directories: that
-	// writer may not have fsynced them yet.
-	return []string{d.root, mid}, nil
+	// Fsync the parent even if another writer made the leaf: that writer
+	// may not have fsynced it yet.
+	return parents, nil
 }
 
 // SyncPending makes ps durable: it fsyncs their files and, once each, the

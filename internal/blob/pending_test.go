@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +16,8 @@ import (
 
 // TestPendingSyncSteps checks that SyncPending fsyncs every file and, once,
 // every directory holding a new entry (the files' directories and, for new
-// fan-out directories, their parents), and that the blobs read back.
+// leaf directories, their parents, but not the root, whose entries OpenDir
+// made durable), and that the blobs read back.
 func TestPendingSyncSteps(t *testing.T) {
 	d := openTestDir(t)
 	ctx := context.Background()
@@ -66,12 +69,15 @@ func TestPendingSyncSteps(t *testing.T) {
 		if !fsynced[file] {
 			t.Errorf("file of %s not fsynced", p.Key)
 		}
-		// All fan-out directories are new in a fresh store.
-		for _, dir := range []string{leaf, filepath.Dir(leaf), d.root} {
+		// All leaves are new in a fresh store.
+		for _, dir := range []string{leaf, filepath.Dir(leaf)} {
 			if !dirs[dir] {
 				t.Errorf("directory %s not fsynced", dir)
 			}
 		}
+	}
+	if dirs[d.root] {
+		t.Error("root fsynced, though OpenDir made its entries durable")
 	}
 	for i, p := range ps {
 		r, err := d.Open(ctx, p.Key)
@@ -159,5 +165,149 @@ func BenchmarkPendingParallel(b *testing.B) {
 		if err := d.SyncPending(ctx, ps); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFanOutDirSyncs: OpenDir makes the first level; a put into a new
+// leaf fsyncs the leaf and its parent, a put into a leaf known durable (by
+// this Dir or found by a later OpenDir) fsyncs only the leaf, and a first
+// level removed behind the Dir's back is made again with the root fsynced.
+func TestFanOutDirSyncs(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "blobs")
+	d, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 256 {
+		if info, err := os.Stat(filepath.Join(d.root, fmt.Sprintf("%02x", i))); err != nil || !info.IsDir() {
+			t.Fatalf("first-level directory %02x: %v", i, err)
+		}
+	}
+	ctx := context.Background()
+	// put stores a blob under key with PutPending+SyncPending and Put,
+	// and returns the directories each fsynced.
+	put := func(d *Dir, pendingKey, putKey string) (pending, direct []string) {
+		t.Helper()
+		var mu sync.Mutex
+		var got *[]string
+		d.step = func(name, path string) {
+			if name == "fsync-dir" || name == "fsync-parent" {
+				mu.Lock()
+				*got = append(*got, path)
+				mu.Unlock()
+			}
+		}
+		defer func() { d.step = nil }()
+		got = &pending
+		d.key = func() (string, error) { return pendingKey, nil }
+		p, err := d.PutPending(ctx, strings.NewReader("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.SyncPending(ctx, []*Pending{p}); err != nil {
+			t.Fatal(err)
+		}
+		got = &direct
+		d.key = func() (string, error) { return putKey, nil }
+		if _, _, err := d.Put(ctx, strings.NewReader("body")); err != nil {
+			t.Fatal(err)
+		}
+		return pending, direct
+	}
+	key := func(leaf string, n int) string { return leaf + fmt.Sprintf("%028x", n) }
+	leaf := func(k string) string { _, l := d.path(k); return l }
+	mid := func(k string) string { return filepath.Dir(leaf(k)) }
+
+	// New leaves: the leaf and its parent.
+	a, b := key("abcd", 1), key("1234", 1)
+	pending, direct := put(d, a, b)
+	if want := []string{leaf(a), mid(a)}; !sameSet(pending, want) {
+		t.Errorf("new leaf, pending: fsynced %v, want %v", pending, want)
+	}
+	if want := []string{mid(b), leaf(b)}; !sameSet(direct, want) {
+		t.Errorf("new leaf, Put: fsynced %v, want %v", direct, want)
+	}
+	// The same leaves again: only the leaf.
+	pending, direct = put(d, key("abcd", 2), key("1234", 2))
+	if want := []string{leaf(a)}; !sameSet(pending, want) {
+		t.Errorf("known leaf, pending: fsynced %v, want %v", pending, want)
+	}
+	if want := []string{leaf(b)}; !sameSet(direct, want) {
+		t.Errorf("known leaf, Put: fsynced %v, want %v", direct, want)
+	}
+
+	// A second Dir on the same root finds the leaves and needs no parent
+	// fsync for them, but does for a leaf it creates.
+	d2, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, direct = put(d2, key("abcd", 3), key("1234", 3))
+	if want := []string{leaf(a)}; !sameSet(pending, want) {
+		t.Errorf("reopened, pending: fsynced %v, want %v", pending, want)
+	}
+	if want := []string{leaf(b)}; !sameSet(direct, want) {
+		t.Errorf("reopened, Put: fsynced %v, want %v", direct, want)
+	}
+	c, e := key("abce", 1), key("1235", 1)
+	pending, direct = put(d2, c, e)
+	if want := []string{leaf(c), mid(c)}; !sameSet(pending, want) {
+		t.Errorf("reopened, new leaf, pending: fsynced %v, want %v", pending, want)
+	}
+	if want := []string{mid(e), leaf(e)}; !sameSet(direct, want) {
+		t.Errorf("reopened, new leaf, Put: fsynced %v, want %v", direct, want)
+	}
+
+	// A first level removed behind the Dir's back is made again, and the
+	// root is fsynced with it.
+	if err := os.Remove(filepath.Join(d.root, "ff")); err != nil {
+		t.Fatal(err)
+	}
+	f, g := key("ff00", 1), key("ff01", 1)
+	pending, _ = put(d2, f, g)
+	if want := []string{d.root, leaf(f), mid(f)}; !sameSet(pending, want) {
+		t.Errorf("removed first level, pending: fsynced %v, want %v", pending, want)
+	}
+	for _, k := range []string{a, b, c, e, f, g, key("abcd", 2), key("1234", 3)} {
+		r, err := d2.Open(ctx, k)
+		if err != nil {
+			t.Fatalf("open %s: %v", k, err)
+		}
+		_ = r.Close()
+	}
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// TestPutPendingAllocs: a put does not allocate a copy buffer (32 KiB
+// before the pool); what it allocates is far smaller.
+func TestPutPendingAllocs(t *testing.T) {
+	d := openTestDir(t)
+	ctx := context.Background()
+	body := strings.Repeat("x", 100<<10)
+	put := func() {
+		p, err := d.PutPending(ctx, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.DiscardPending(p)
+	}
+	put() // fills the pool
+	const n = 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range n {
+		put()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 8<<10 {
+		t.Errorf("PutPending allocates %d bytes per call", per)
 	}
 }
