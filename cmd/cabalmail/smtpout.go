@@ -64,7 +64,15 @@ func runSMTPOut(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	tracker, err := providers.New(providers.Options{Store: n.app.st, Logger: logger})
+	pc := n.cfg.Outbound.Providers
+	tracker, err := providers.New(providers.Options{
+		Store:      n.app.st,
+		Logger:     logger,
+		MinReplies: pc.MinReplies,
+		MinShare:   pc.MinShare,
+		Window:     time.Duration(pc.Window),
+		SuspectFor: time.Duration(pc.SuspectFor),
+	})
 	if err != nil {
 		return err
 	}

@@ -157,6 +157,20 @@ type Outbound struct {
 	GiveUp      Duration `toml:"give_up"`      // default 96h
 	Concurrency int      `toml:"concurrency"`  // SMTP sessions and local deliveries at once; default 50
 	PerDomain   int      `toml:"per_domain"`   // sessions to one destination domain at once; default 10
+
+	Providers Providers `toml:"providers"`
+}
+
+// Providers tunes provider outage detection (internal/providers): a
+// provider whose "unknown recipient" replies for recipients that accepted
+// mail before reach MinReplies and MinShare of its attempts within Window
+// becomes suspect for SuspectFor. Zero values take the package defaults
+// (3, 0.5, 30m, 24h).
+type Providers struct {
+	MinReplies int      `toml:"min_replies"`
+	MinShare   float64  `toml:"min_share"`
+	Window     Duration `toml:"window"`
+	SuspectFor Duration `toml:"suspect_for"`
 }
 
 // Duration is a time.Duration written in the file as a Go duration string
@@ -517,6 +531,18 @@ func (o *Outbound) check(present func(key string) bool) error {
 	}
 	if o.PerDomain < 0 || o.PerDomain == 0 && present("outbound.per_domain") {
 		return keyErr("outbound.per_domain", "must be positive, not %d", o.PerDomain)
+	}
+	p := o.Providers
+	if p.MinReplies < 0 || p.MinReplies == 0 && present("outbound.providers.min_replies") {
+		return keyErr("outbound.providers.min_replies", "must be positive, not %d", p.MinReplies)
+	}
+	if p.MinShare < 0 || p.MinShare > 1 || p.MinShare == 0 && present("outbound.providers.min_share") {
+		return keyErr("outbound.providers.min_share", "must be above 0 and at most 1, not %g", p.MinShare)
+	}
+	for key, d := range map[string]Duration{"outbound.providers.window": p.Window, "outbound.providers.suspect_for": p.SuspectFor} {
+		if d < 0 || d == 0 && present(key) {
+			return keyErr(key, "must be positive, not %s", d)
+		}
 	}
 	first, maxWait := orDuration(o.RetryFirst, DefaultRetryFirst), orDuration(o.RetryMax, DefaultRetryMax)
 	if first > maxWait {

@@ -152,6 +152,13 @@ delay_notice = "4h"   # the sender is told once when a message is still deferred
 give_up = "96h"       # deferred recipients fail for good at this age
 concurrency = 50      # delivery sessions at once
 per_domain = 10       # delivery sessions to one domain at once
+
+[outbound.providers]  # provider outage detection (docs/delivery-intelligence.md)
+min_replies = 3       # "unknown recipient" replies for recipients that accepted mail before ...
+min_share = 0.5       # ... that are at least this share of the provider's attempts ...
+window = "30m"        # ... within this window make the provider suspect ...
+suspect_for = "24h"   # ... for this long: its hard bounces are retried, not applied
+
 # [[outbound.route]]
 # domain = "*"
 # relay = "smtp.provider.example:587"
