@@ -246,7 +246,9 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+	open := metrics.Connections("web")
+	open.Inc()
+	return &limitedConn{Conn: c, release: func() { open.Dec(); <-l.sem }}, nil
 }
 
 type limitedConn struct {
