@@ -72,8 +72,20 @@
 // call returns and wake the views (View.Updated) and watchers (Watch) at
 // once; changes made by other processes are found by polling the store
 // every Options.PollInterval (500ms by default) for the users this process
-// serves. Expunges are kept as tombstones with their mod-sequence, for
-// EXPUNGE and VANISHED and for QRESYNC (View.ExpungedSince).
+// serves (those with watchers or a loaded index, idle ones included).
+// Expunges are kept as tombstones with their mod-sequence, for EXPUNGE and
+// VANISHED and for QRESYNC (View.ExpungedSince).
+//
+// Select (and Warm) read nothing from the store when the poller looked at
+// the user's mailboxes within 2*PollInterval, this process has created,
+// deleted or renamed none of them since, and the index already holds what
+// that look saw: the name is resolved from the look and the index is
+// used as is. A change another process made since the look then shows a
+// poll later, as it does for a view already open; otherwise (a name not
+// in the look, an index behind it, a renamed or deleted mailbox) Select
+// asks the store as before. The index keeps the sequence number of its
+// first unseen message until its next change, so FirstUnseen does not
+// walk a large mailbox on every SELECT.
 //
 // # Search
 //
@@ -104,7 +116,8 @@
 //
 // Options.Blobs takes a BlobStore; wrap a blob.Store with BlobsOf.
 // View.OpenBody returns a blob.Reader (an io.ReadSeekCloser with ReadAt and
-// Size). Added since first published: Store.SweepGarbage and
+// Size). Added since first published: View.AppendMessages
+// (Messages into a reused slice), Store.SweepGarbage and
 // Store.SweepOrphans (for operators and tests), Store.Warm (call it at
 // login so the first SELECT and SEARCH do not wait for the INBOX index to
 // load), BlobsOf, ParseFlags, Flags.Names and Flags.Has, CanonicalName,
