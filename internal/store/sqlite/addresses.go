@@ -104,36 +104,71 @@ func insertHolding(ctx context.Context, tx *sql.Tx, addressID int64, h store.Hol
 	return h, nil
 }
 
+// addressByNameQuery reads an address and its holders in one statement.
+// Every RCPT runs it: one statement is its own consistent read (SQLite
+// runs it in an implicit read transaction), so no BEGIN and COMMIT are
+// parsed and executed around it, and it is prepared once per connection.
+// The holdings come from a LEFT JOIN, so an address without holders still
+// yields its row (with NULL holding columns); users are joined to the
+// holdings only, as holdingsQuery does.
+const addressByNameQuery = `SELECT ` + addressColumns + `,
+		h.user_id, u.name, h.comment, h.favorite, h.created_at, h.received, h.last_received
+	FROM addresses a
+	LEFT JOIN (holdings h JOIN users u ON u.id = h.user_id) ON h.address_id = a.id
+	WHERE a.address = ?
+	ORDER BY h.created_at, u.name`
+
 // AddressByName returns the address with its holders.
 func (s *Store) AddressByName(ctx context.Context, address string) (store.Address, error) {
-	var a store.Address
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		// Every RCPT runs these two: prepared once per connection.
-		byName, err := s.txStmt(ctx, tx, `SELECT `+addressColumns+` FROM addresses a WHERE a.address = ?`)
-		if err != nil {
-			return err
-		}
-		a, err = scanAddress(byName.QueryRowContext(ctx, address))
-		if err != nil {
-			return notFound(err, "address "+address)
-		}
-		held, err := s.txStmt(ctx, tx, holdingsQuery+`WHERE h.address_id = ?`+holdingsOrder)
-		if err != nil {
-			return err
-		}
-		rows, err := held.QueryContext(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		hs, err := scanHoldings(rows)
-		if err != nil {
-			return err
-		}
-		a.Holders = hs[a.ID]
-		return nil
-	})
+	a, err := s.addressByName(ctx, address)
 	if err != nil {
 		return store.Address{}, fmt.Errorf("sqlite: %w", err)
+	}
+	return a, nil
+}
+
+func (s *Store) addressByName(ctx context.Context, address string) (store.Address, error) {
+	st, err := s.stmt(ctx, addressByNameQuery)
+	if err != nil {
+		return store.Address{}, err
+	}
+	rows, err := st.QueryContext(ctx, address)
+	if err != nil {
+		return store.Address{}, err
+	}
+	defer rows.Close()
+	var a store.Address
+	found := false
+	for rows.Next() {
+		var created, changed int64
+		var userID, hCreated, received, last sql.NullInt64
+		var userName, comment sql.NullString
+		var favorite sql.NullInt64
+		if err := rows.Scan(&a.ID, &a.Address, &a.Local, &a.Subdomain, &a.Apex, &a.State, &created, &changed,
+			&userID, &userName, &comment, &favorite, &hCreated, &received, &last); err != nil {
+			return store.Address{}, err
+		}
+		a.CreatedAt = fromNanos(created)
+		a.ChangedAt = fromNanos(changed)
+		found = true
+		if !userID.Valid {
+			continue // no holder
+		}
+		a.Holders = append(a.Holders, store.Holding{
+			UserID:       userID.Int64,
+			UserName:     userName.String,
+			Comment:      comment.String,
+			Favorite:     favorite.Int64 != 0,
+			CreatedAt:    fromNanos(hCreated.Int64),
+			Received:     received.Int64,
+			LastReceived: fromNullNanos(last),
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return store.Address{}, err
+	}
+	if !found {
+		return store.Address{}, notFound(sql.ErrNoRows, "address "+address)
 	}
 	return a, nil
 }
