@@ -38,6 +38,10 @@ type Dir struct {
 
 	mu    sync.Mutex
 	ready map[string]bool // leaf directories known to exist durably
+	// run and runLeft place consecutive new keys in one leaf: run is the
+	// leaf's four hex digits, used for runLeft more keys (see newKey).
+	run     string
+	runLeft int
 
 	// step, if set, is told each durability step of Put; tests use it.
 	step func(name, path string)
@@ -121,12 +125,31 @@ func isFanOutName(name string) bool {
 	return len(name) == 2 && ValidKey(strings.Repeat(name, keyBytes))
 }
 
-// newKey returns a fresh random key (or the test's).
+// leafRun is how many consecutive new keys share a leaf directory.
+const leafRun = 128
+
+// newKey returns a fresh random key (or the test's). Runs of leafRun
+// consecutive keys share their first four hex digits, hence their leaf
+// directory, the run's leaf itself chosen at random: the bodies of one
+// group commit then mostly sit in one leaf, which costs one directory
+// fsync instead of one per body (plus one per first-level parent for each
+// leaf it creates). A key keeps 112 random bits; over time the leaves
+// still fill evenly, a run adding at most leafRun files to one of them.
 func (d *Dir) newKey() (string, error) {
 	if d.key != nil {
 		return d.key()
 	}
-	return newKey()
+	key, err := newKey()
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.runLeft == 0 {
+		d.run, d.runLeft = key[:4], leafRun
+	}
+	d.runLeft--
+	return d.run + key[4:], nil
 }
 
 func (d *Dir) removeStaleTemps(before time.Time) error {

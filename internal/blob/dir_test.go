@@ -435,3 +435,34 @@ func BenchmarkPutParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
 }
+
+// TestKeyRuns checks that consecutive new keys share their leaf in runs of
+// leafRun, and are still valid and distinct.
+func TestKeyRuns(t *testing.T) {
+	d, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var first string
+	for i := range 3 * leafRun {
+		key, err := d.newKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidKey(key) {
+			t.Fatalf("key %q is not valid", key)
+		}
+		if seen[key] {
+			t.Fatalf("key %q given twice", key)
+		}
+		seen[key] = true
+		if i%leafRun == 0 {
+			first = key
+			continue
+		}
+		if key[:4] != first[:4] {
+			t.Fatalf("key %d (%s) left the run's leaf %s", i, key, first[:4])
+		}
+	}
+}
