@@ -81,7 +81,13 @@ func open(ctx context.Context, path string, upTo int) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(4)
+	// Under load (an MX with a few dozen sessions each looking up its
+	// recipients) more than a handful of connections are busy at once;
+	// with fewer idle ones kept, each burst closed connections and the
+	// next opened them again, reading the schema and preparing the cached
+	// statements anew. Idle connections are closed after a minute instead.
+	db.SetMaxIdleConns(maxOpenConns)
+	db.SetConnMaxIdleTime(time.Minute)
 	s := &Store{db: db, path: abs}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
