@@ -15,6 +15,7 @@ import (
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/maillog"
 	"github.com/cabalmail/cabalmail/internal/metrics"
+	"github.com/cabalmail/cabalmail/internal/smtplimit"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
 )
@@ -166,16 +167,14 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) ServeListeners(ctx context.Context, ls ...net.Listener) error {
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
-		ll := &limitListener{
-			Listener: l,
-			maxPerIP: s.opts.MaxConnsPerIP,
-			maxTotal: s.opts.MaxConns,
-			idle:     s.opts.Timeout,
-			lifetime: s.opts.MaxConnLifetime,
-			perIP:    map[string]int{},
-			open:     mirroredGauge{s.metrics.connections, metrics.Connections(tier)},
-			onReject: func(ip string) { s.log.Warn("connection refused: limit reached", "tier", tier, "ip", ip) },
-		}
+		ll := smtplimit.NewListener(l, smtplimit.Options{
+			MaxPerIP: s.opts.MaxConnsPerIP,
+			MaxTotal: s.opts.MaxConns,
+			Idle:     s.opts.Timeout,
+			Lifetime: s.opts.MaxConnLifetime,
+			Open:     smtplimit.Mirrored{s.metrics.connections, metrics.Connections(tier)},
+			OnReject: func(ip string) { s.log.Warn("connection refused: limit reached", "tier", tier, "ip", ip) },
+		})
 		s.log.Info("listening", "tier", tier, "addr", l.Addr().String())
 		var stopped atomic.Bool
 		defer metrics.AddReadyCheck(tier+" listener "+l.Addr().String(), func(context.Context) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/cabalmail/cabalmail/internal/addresses"
 	"github.com/cabalmail/cabalmail/internal/authres"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
+	"github.com/cabalmail/cabalmail/internal/smtplimit"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
 )
@@ -23,7 +24,7 @@ import (
 type session struct {
 	s        *Server
 	conn     *smtp.Conn
-	idle     *idleConn // nil if the connection did not come through our listener
+	idle     *smtplimit.Conn // nil if the connection did not come through our listener
 	remoteIP net.IP
 	helo     string
 	tls      bool
@@ -55,7 +56,7 @@ func (s *Server) newSession(c *smtp.Conn) *session {
 		ss.tls = true
 		nc = tc.NetConn()
 	}
-	ss.idle, _ = nc.(*idleConn)
+	ss.idle, _ = nc.(*smtplimit.Conn)
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		ss.remoteIP = a.IP
 	}
@@ -70,7 +71,7 @@ func (ss *session) count() error {
 		return nil
 	}
 	if ss.idle != nil {
-		ss.idle.closing.Store(true)
+		ss.idle.EndAfterReply()
 	}
 	return replyTooMany.err()
 }

@@ -144,7 +144,7 @@ func (ss *session) loginFailed(name, why string) error {
 	time.Sleep(ss.s.failures.penalty(n))
 	if ss.authFailures >= authFailuresPerConn {
 		if ss.idle != nil {
-			ss.idle.closing.Store(true)
+			ss.idle.EndAfterReply()
 		}
 		return replyTooManyFailures.err()
 	}

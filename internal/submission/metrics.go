@@ -54,10 +54,3 @@ func getMetrics() *serverMetrics {
 	})
 	return theMetrics
 }
-
-// mirroredGauge moves the tier's own connection gauge and the shared
-// cabalmail_connections{tier="smtp-out"} together.
-type mirroredGauge struct{ own, shared prometheus.Gauge }
-
-func (g mirroredGauge) Inc() { g.own.Inc(); g.shared.Inc() }
-func (g mirroredGauge) Dec() { g.own.Dec(); g.shared.Dec() }

@@ -14,6 +14,7 @@ import (
 	"github.com/cabalmail/cabalmail/internal/domains"
 	"github.com/cabalmail/cabalmail/internal/metrics"
 	"github.com/cabalmail/cabalmail/internal/queue"
+	"github.com/cabalmail/cabalmail/internal/smtplimit"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
 )
@@ -205,16 +206,14 @@ func (s *Server) ServeListeners(ctx context.Context, starttls, implicitTLS []net
 		}
 	}()
 	serve := func(l net.Listener, implicit bool) {
-		var ll net.Listener = &limitListener{
-			Listener: l,
-			maxPerIP: s.opts.MaxConnsPerIP,
-			maxTotal: s.opts.MaxConns,
-			idle:     s.opts.Timeout,
-			lifetime: s.opts.MaxConnLifetime,
-			perIP:    map[string]int{},
-			open:     mirroredGauge{s.metrics.connections, metrics.Connections(tier)},
-			onReject: func(ip string) { s.log.Warn("connection refused: limit reached", "tier", tier, "ip", ip) },
-		}
+		var ll net.Listener = smtplimit.NewListener(l, smtplimit.Options{
+			MaxPerIP: s.opts.MaxConnsPerIP,
+			MaxTotal: s.opts.MaxConns,
+			Idle:     s.opts.Timeout,
+			Lifetime: s.opts.MaxConnLifetime,
+			Open:     smtplimit.Mirrored{s.metrics.connections, metrics.Connections(tier)},
+			OnReject: func(ip string) { s.log.Warn("connection refused: limit reached", "tier", tier, "ip", ip) },
+		})
 		kind := "STARTTLS"
 		if implicit {
 			ll = tls.NewListener(ll, s.opts.TLS) // RFC 8314 3.3

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/queue"
+	"github.com/cabalmail/cabalmail/internal/smtplimit"
 	"github.com/cabalmail/cabalmail/internal/store"
 	"github.com/emersion/go-smtp"
 )
@@ -19,7 +20,7 @@ import (
 // session is one SMTP session (from EHLO, or from STARTTLS, to QUIT).
 type session struct {
 	s            *Server
-	idle         *idleConn // nil if the connection did not come through our listener
+	idle         *smtplimit.Conn // nil if the connection did not come through our listener
 	remoteIP     net.IP
 	helo         string
 	tls          bool
@@ -62,7 +63,7 @@ func (s *Server) newSession(c *smtp.Conn) *session {
 		ss.tls = true
 		nc = tc.NetConn()
 	}
-	ss.idle, _ = nc.(*idleConn)
+	ss.idle, _ = nc.(*smtplimit.Conn)
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		ss.remoteIP = a.IP
 	}
@@ -76,7 +77,7 @@ func (ss *session) count() error {
 		return nil
 	}
 	if ss.idle != nil {
-		ss.idle.closing.Store(true)
+		ss.idle.EndAfterReply()
 	}
 	return replyTooManyCommands.err()
 }
