@@ -30,17 +30,16 @@ type role struct {
 	run      func(ctx context.Context, n *node) error
 }
 
-// availableRoles are the roles built so far; the others are reported as
-// not yet available.
+// availableRoles are the roles this binary runs; any role of allRoles
+// missing here is reported as not available.
 func availableRoles() map[string]role {
 	return map[string]role{
 		"smtp-in":  smtpInRole(),
 		"smtp-out": smtpOutRole(),
-
-		"imap":    imapRole(),
-		"web":     webRole(),
-		"dns":     dnsRole(),
-		"monitor": monitorRole(),
+		"imap":     imapRole(),
+		"web":      webRole(),
+		"dns":      dnsRole(),
+		"monitor":  monitorRole(),
 	}
 }
 
