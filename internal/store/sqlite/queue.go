@@ -158,6 +158,23 @@ func (s *Store) QueueItem(ctx context.Context, id string) (store.QueueItem, erro
 	return it, nil
 }
 
+// scanQueueItems reads every row of rows and closes it.
+func scanQueueItems(rows *sql.Rows) ([]store.QueueItem, error) {
+	defer rows.Close()
+	var items []store.QueueItem
+	for rows.Next() {
+		it, err := scanQueueItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return items, rows.Err()
+}
+
 // ListQueue returns every item with its recipients, oldest first.
 func (s *Store) ListQueue(ctx context.Context) ([]store.QueueItem, error) {
 	var items []store.QueueItem
@@ -166,18 +183,7 @@ func (s *Store) ListQueue(ctx context.Context) ([]store.QueueItem, error) {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			it, err := scanQueueItem(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			items = append(items, it)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		if items, err = scanQueueItems(rows); err != nil {
 			return err
 		}
 		return recipientsOf(ctx, tx, items)
@@ -206,18 +212,7 @@ func (s *Store) ClaimQueue(ctx context.Context, owner string, now, leaseUntil ti
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			it, err := scanQueueItem(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			items = append(items, it)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		if items, err = scanQueueItems(rows); err != nil {
 			return err
 		}
 		return recipientsOf(ctx, tx, items)
