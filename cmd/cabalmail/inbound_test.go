@@ -83,28 +83,7 @@ func TestServeSMTPInTempfail(t *testing.T) {
 	waitUntil(t, "the MX to listen", func() bool { return strings.Contains(logs.String(), "listening") }, logs.String)
 	waitUntil(t, "the tempfail state at start", func() bool { return strings.Contains(logs.String(), "inbound tempfail is off") }, logs.String)
 
-	rcpt := func(to string) string {
-		c, err := smtp.Dial(mx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := c.Mail("someone@remote.example"); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Rcpt(to); err != nil {
-			return strings.ReplaceAll(err.Error(), `"`, "") // textproto quotes the message
-		}
-		w, err := c.Data()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write([]byte("Subject: hello\r\n\r\nhi\r\n"))
-		if err := w.Close(); err != nil {
-			return err.Error()
-		}
-		return "250"
-	}
+	rcpt := func(to string) string { return sendOne(t, mx, "someone@remote.example", to) }
 	if got := rcpt("hello@welcome.example.test"); got != "250" {
 		t.Fatalf("delivery to the demo address: %s", got)
 	}
@@ -171,4 +150,30 @@ func waitUntil(t *testing.T, what string, cond func() bool, diag func() string) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// sendOne sends a small message from from to to through the MX at mx and
+// returns "250", or the refusal (of RCPT or of the data) as text.
+func sendOne(t *testing.T, mx, from, to string) string {
+	t.Helper()
+	c, err := smtp.Dial(mx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail(from); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		return strings.ReplaceAll(err.Error(), `"`, "") // textproto quotes the message
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write([]byte("Subject: hello\r\n\r\nhi\r\n"))
+	if err := w.Close(); err != nil {
+		return err.Error()
+	}
+	return "250"
 }

@@ -133,28 +133,7 @@ func TestServeMetricsCountMailEvents(t *testing.T) {
 	}()
 	waitUntil(t, "the MX to listen", func() bool { return strings.Contains(logs.String(), "addr="+mx) }, logs.String)
 
-	rcpt := func(to string) string {
-		c, err := smtp.Dial(mx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := c.Mail("someone@sender.example"); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Rcpt(to); err != nil {
-			return strings.ReplaceAll(err.Error(), `"`, "") // textproto quotes the message
-		}
-		w, err := c.Data()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write([]byte("Subject: hello\r\n\r\nhi\r\n"))
-		if err := w.Close(); err != nil {
-			return err.Error()
-		}
-		return "250"
-	}
+	rcpt := func(to string) string { return sendOne(t, mx, "someone@sender.example", to) }
 	for _, step := range []struct{ to, want string }{
 		{"hello@welcome.example.test", "250"},
 		{"hello@welcome.example.test", "250"},
