@@ -87,6 +87,7 @@ func runSMTPOut(ctx context.Context, n *node) error {
 		Queue:     q,
 		Mailboxes: mb,
 		Addresses: n.app.addresses,
+		Domains:   n.app.domains,
 		Routes:    n.cfg.Outbound.Route,
 		Resolver:  n.cfg.Outbound.Resolver,
 		Hostname:  n.cfg.Hostname,

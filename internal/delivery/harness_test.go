@@ -65,6 +65,7 @@ type env struct {
 	q       *queue.Queue
 	mb      *mailbox.Store
 	addrs   *addresses.Service
+	doms    *domains.Service
 	clock   *clock
 	mailLog *syncBuffer
 	alice   int64
@@ -98,7 +99,8 @@ func newEnv(t testing.TB, relay string, tune func(*Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mb.Close() })
-	if _, err := domains.New(st, domains.Options{ControlDomain: "mail." + apex}).Add(ctx, "operator", apex); err != nil {
+	doms := domains.New(st, domains.Options{ControlDomain: "mail." + apex})
+	if _, err := doms.Add(ctx, "operator", apex); err != nil {
 		t.Fatal(err)
 	}
 	u, err := accounts.New(st).Add(ctx, "alice", "password-alice", false)
@@ -119,9 +121,9 @@ func newEnv(t testing.TB, relay string, tune func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, q: q, mb: mb, addrs: addrs, clock: clk, mailLog: &syncBuffer{}, alice: u.ID}
+	e := &env{t: t, st: st, q: q, mb: mb, addrs: addrs, doms: doms, clock: clk, mailLog: &syncBuffer{}, alice: u.ID}
 	opts := Options{
-		Queue: q, Mailboxes: mb, Addresses: addrs, Hostname: "smtp.mail.example.test",
+		Queue: q, Mailboxes: mb, Addresses: addrs, Domains: doms, Hostname: "smtp.mail.example.test",
 		MailLog: maillog.New(e.mailLog), Logger: quiet(), PollInterval: 10 * time.Millisecond,
 		CommandTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
 	}

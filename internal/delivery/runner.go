@@ -32,6 +32,7 @@ import (
 
 	"github.com/cabalmail/cabalmail/internal/addresses"
 	"github.com/cabalmail/cabalmail/internal/config"
+	"github.com/cabalmail/cabalmail/internal/domains"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/maillog"
 	"github.com/cabalmail/cabalmail/internal/providers"
@@ -44,11 +45,14 @@ type Options struct {
 	Queue     *queue.Queue
 	Mailboxes *mailbox.Store
 	Addresses *addresses.Service
-	Routes    []config.Route
-	Resolver  string // host:port of the DNS server for MX and A/AAAA; "" = the system's (/etc/resolv.conf)
-	Hostname  string // our name in EHLO; "" = the host's name
-	MailLog   *maillog.Writer
-	Logger    *slog.Logger
+	// Domains has the DKIM keys: a message queued with a SignDomain is
+	// signed with its apex's key each time it is sent to a remote host.
+	Domains  *domains.Service
+	Routes   []config.Route
+	Resolver string // host:port of the DNS server for MX and A/AAAA; "" = the system's (/etc/resolv.conf)
+	Hostname string // our name in EHLO; "" = the host's name
+	MailLog  *maillog.Writer
+	Logger   *slog.Logger
 	// Now is the clock of the mail log; nil means time.Now. (The queue
 	// has its own clock for scheduling.)
 	Now         func() time.Time
@@ -95,6 +99,7 @@ type Runner struct {
 	lease time.Duration
 	dns   *resolver
 	sched *scheduler
+	sign  *signer
 
 	finishMu sync.Mutex
 	finished []queue.Result
@@ -112,8 +117,8 @@ const defaultLease = 15 * time.Minute
 
 // New checks opts and returns a Runner.
 func New(opts Options) (*Runner, error) {
-	if opts.Queue == nil || opts.Mailboxes == nil || opts.Addresses == nil {
-		return nil, errors.New("delivery: new: Queue, Mailboxes and Addresses are required")
+	if opts.Queue == nil || opts.Mailboxes == nil || opts.Addresses == nil || opts.Domains == nil {
+		return nil, errors.New("delivery: new: Queue, Mailboxes, Addresses and Domains are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -173,6 +178,7 @@ func New(opts Options) (*Runner, error) {
 	r := &Runner{opts: opts, q: opts.Queue, log: opts.Logger, owner: owner, lease: opts.Lease, dns: res,
 		finishC: make(chan struct{}, 1), slots: make(chan struct{}, 4*opts.Batch)}
 	r.sched = newScheduler(opts.Concurrency, opts.PerDomain, r.runSession)
+	r.sign = newSigner(opts.Domains)
 	return r, nil
 }
 

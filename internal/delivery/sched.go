@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"io"
 	"sync"
 
 	"github.com/cabalmail/cabalmail/internal/queue"
@@ -24,6 +25,25 @@ type message struct {
 	mu   sync.Mutex
 	left int
 	outs []queue.Outcome
+
+	// The DKIM-Signature of this attempt, made by the first destination
+	// that needs it and shared by the others.
+	sigMu   sync.Mutex
+	sigDone bool
+	sig     string
+	sigErr  error
+}
+
+// signature returns the message's DKIM-Signature field for this attempt,
+// reading the body from r if it was not made yet.
+func (m *message) signature(ctx context.Context, sg *signer, r io.Reader) (string, error) {
+	m.sigMu.Lock()
+	defer m.sigMu.Unlock()
+	if !m.sigDone {
+		m.sig, m.sigErr = sg.signature(ctx, r, m.work.SignDomain)
+		m.sigDone = true
+	}
+	return m.sig, m.sigErr
 }
 
 // scheduler runs sessions, one goroutine each, within the global and

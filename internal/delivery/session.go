@@ -296,6 +296,22 @@ func (s *session) transaction(ctx context.Context, j *job) (outs []queue.Outcome
 		return outs, nil
 	}
 	defer body.Close()
+	var sig string
+	if w.SignDomain != "" {
+		sig, err = j.msg.signature(ctx, s.r.sign, body)
+		if err == nil {
+			_, err = body.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			if rerr := s.reset(); rerr != nil {
+				return nil, rerr
+			}
+			for _, rc := range accepted {
+				outs = append(outs, queue.Outcome{Rcpt: rc, Kind: queue.Deferred, DSN: "4.3.0", Reply: "DKIM signing failed: " + err.Error()})
+			}
+			return outs, nil
+		}
+	}
 	wc, err := c.Data()
 	if err != nil {
 		var se *smtp.SMTPError
@@ -306,6 +322,9 @@ func (s *session) transaction(ctx context.Context, j *job) (outs []queue.Outcome
 			outs = append(outs, queue.Outcome{Rcpt: rc, Kind: kindOf(se), DSN: codeOf(se), Reply: replyText(se), Remote: true, Relay: s.relay, RelayIP: s.relayIP})
 		}
 		return outs, s.reset()
+	}
+	if _, err := io.WriteString(wc, sig); err != nil {
+		return nil, err
 	}
 	if _, err := io.Copy(wc, body); err != nil {
 		return nil, err

@@ -34,21 +34,58 @@ var signedFields = []string{
 // The message must have exactly one From field (RFC 5322 3.6).
 //
 // The message is held in memory while signing, since the signature goes
-// before it. Nothing is written to w if signing fails.
+// before it. Nothing is written to w if signing fails. Signature signs a
+// message that can be read twice without holding it.
 func Sign(w io.Writer, r io.Reader, domain, selector string, key crypto.Signer) error {
-	if domain == "" || selector == "" {
-		return errors.New("dkim: sign: domain and selector are required")
-	}
-	if key == nil {
-		return errors.New("dkim: sign: no key")
-	}
 	var msg bytes.Buffer
 	if _, err := msg.ReadFrom(r); err != nil {
 		return fmt.Errorf("dkim: sign: read message: %w", err)
 	}
-	keys, err := headerKeys(msg.Bytes())
+	sig, err := Signature(bytes.NewReader(msg.Bytes()), domain, selector, key)
 	if err != nil {
-		return fmt.Errorf("dkim: sign: %w", err)
+		return err
+	}
+	if _, err := io.WriteString(w, sig); err != nil {
+		return fmt.Errorf("dkim: sign: write: %w", err)
+	}
+	if _, err := msg.WriteTo(w); err != nil {
+		return fmt.Errorf("dkim: sign: write: %w", err)
+	}
+	return nil
+}
+
+// maxHeader bounds the header section Signature holds in memory.
+const maxHeader = 1 << 20
+
+// Signature reads a message from r as Sign does and returns the
+// DKIM-Signature field to put in front of it, CRLF-terminated. Only the
+// header section is held in memory; the body is hashed as it is read.
+func Signature(r io.Reader, domain, selector string, key crypto.Signer) (string, error) {
+	if domain == "" || selector == "" {
+		return "", errors.New("dkim: sign: domain and selector are required")
+	}
+	if key == nil {
+		return "", errors.New("dkim: sign: no key")
+	}
+	br := bufio.NewReaderSize(r, 32<<10)
+	var header []byte
+	for partial := false; ; {
+		line, err := br.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
+			return "", fmt.Errorf("dkim: sign: read message: %w", err)
+		}
+		header = append(header, line...)
+		if len(header) > maxHeader {
+			return "", fmt.Errorf("dkim: sign: header section longer than %d octets", maxHeader)
+		}
+		if err == io.EOF || (err == nil && !partial && (string(line) == "\r\n" || string(line) == "\n")) {
+			break
+		}
+		partial = err == bufio.ErrBufferFull
+	}
+	keys, err := headerKeys(header)
+	if err != nil {
+		return "", fmt.Errorf("dkim: sign: %w", err)
 	}
 	signer, err := msgauth.NewSigner(&msgauth.SignOptions{
 		Domain:                 domain,
@@ -60,20 +97,29 @@ func Sign(w io.Writer, r io.Reader, domain, selector string, key crypto.Signer) 
 		HeaderKeys:             keys,
 	})
 	if err != nil {
-		return fmt.Errorf("dkim: sign: %w", err)
+		return "", fmt.Errorf("dkim: sign: %w", err)
 	}
-	if _, err := signer.Write(msg.Bytes()); err != nil {
+	if _, err := signer.Write(header); err != nil {
 		_ = signer.Close() // reports the same error
-		return fmt.Errorf("dkim: sign: %w", err)
+		return "", fmt.Errorf("dkim: sign: %w", err)
+	}
+	if _, err := br.WriteTo(signer); err != nil {
+		_ = signer.Close()
+		return "", fmt.Errorf("dkim: sign: %w", err)
 	}
 	if err := signer.Close(); err != nil {
+		return "", fmt.Errorf("dkim: sign: %w", err)
+	}
+	return signer.Signature(), nil
+}
+
+// CheckHeader reports whether the message in msg (or its header section
+// alone) can be signed: exactly one From field, no continuation line
+// first, a colon in every field. Signature would fail on the same
+// messages with the same error.
+func CheckHeader(msg []byte) error {
+	if _, err := headerKeys(msg); err != nil {
 		return fmt.Errorf("dkim: sign: %w", err)
-	}
-	if _, err := io.WriteString(w, signer.Signature()); err != nil {
-		return fmt.Errorf("dkim: sign: write: %w", err)
-	}
-	if _, err := msg.WriteTo(w); err != nil {
-		return fmt.Errorf("dkim: sign: write: %w", err)
 	}
 	return nil
 }

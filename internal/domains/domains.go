@@ -59,7 +59,7 @@ var ErrInvalid = errors.New("domains: invalid apex")
 type Options struct {
 	ControlDomain string   // imap.<control>, smtp.<control>, smtp-in.<control> ...
 	PublicIPs     []string // A/AAAA targets of the service host names
-	Selector      string   // DKIM selector of newly added apexes
+	Selector      string   // DKIM selector of newly added apexes; "" = DefaultSelector
 	// Static are operator-defined records ([[dns.record]] in the
 	// configuration). A static record replaces the derived records of the
 	// same name and type; a static CNAME replaces every derived record of
@@ -73,8 +73,15 @@ type Service struct {
 	opts Options
 }
 
+// DefaultSelector is the DKIM selector of new apexes when none is
+// configured.
+const DefaultSelector = "cabal"
+
 // New returns a Service over st.
 func New(st store.Store, opts Options) *Service {
+	if opts.Selector == "" {
+		opts.Selector = DefaultSelector
+	}
 	return &Service{st: st, opts: opts}
 }
 

@@ -128,7 +128,8 @@ func start(t *testing.T, dir string, clk *fakeClock, relay string) *node {
 	n := &node{t: t, st: st, q: q, mb: mb, tr: tr, mailLog: &syncBuffer{}}
 	n.runner, err = delivery.New(delivery.Options{
 		Queue: q, Mailboxes: mb, Addresses: addresses.New(st, addresses.Options{ControlDomain: "mail.example.test"}),
-		Routes: []config.Route{{Domain: "*", Relay: relay}}, Hostname: "smtp.mail.example.test",
+		Domains: domains.New(st, domains.Options{ControlDomain: "mail.example.test"}),
+		Routes:  []config.Route{{Domain: "*", Relay: relay}}, Hostname: "smtp.mail.example.test",
 		MailLog: maillog.New(n.mailLog), Logger: quiet(), Now: clk.Now, PollInterval: 10 * time.Millisecond,
 		CommandTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
 		Providers: tr,

@@ -64,8 +64,12 @@ const (
 type Message struct {
 	From       string    // envelope sender; "" is the null sender (no DSN is ever sent for it)
 	Recipients []string  // envelope recipients, at least one
-	Body       io.Reader // the full message, already signed
+	Body       io.Reader // the full message, unsigned
 	UserID     int64     // submitting user; 0 for system mail such as DSNs
+	// SignDomain is the domain whose DKIM key signs the message when it is
+	// delivered to a remote host (internal/delivery signs at that moment,
+	// so a 250 never waits for the signature); "" sends it unsigned.
+	SignDomain string
 	// IsDSN marks a delivery status notification built by this system; with
 	// From "" it is never answered by another DSN (no bounce loops).
 	IsDSN bool

@@ -160,7 +160,8 @@ func (q *Queue) newItem(m Message) (*store.QueueItem, error) {
 		return nil, fmt.Errorf("queue: enqueue: %w", err)
 	}
 	now := q.now().UTC().Round(0)
-	it := &store.QueueItem{ID: id, Sender: from, UserID: m.UserID, IsDSN: m.IsDSN, NextAttempt: now, CreatedAt: now}
+	it := &store.QueueItem{ID: id, Sender: from, UserID: m.UserID, IsDSN: m.IsDSN, SignDomain: strings.ToLower(m.SignDomain),
+		NextAttempt: now, CreatedAt: now}
 	seen := make(map[string]bool, len(m.Recipients))
 	for _, r := range m.Recipients {
 		addr, err := CanonicalAddress(r)

@@ -31,6 +31,7 @@ type Work struct {
 	Created       time.Time
 	Attempts      int // attempts before this one
 	DelayNotified bool
+	SignDomain    string   // DKIM-sign with this domain's key when sent to a remote host; "" = unsigned
 	Recipients    []string // pending recipients
 }
 
@@ -83,7 +84,7 @@ func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration, li
 	work := make([]Work, 0, len(rows))
 	for _, r := range rows {
 		w := Work{ID: r.ID, Sender: r.Sender, UserID: r.UserID, IsDSN: r.IsDSN, BlobKey: r.BlobKey, Size: r.Size,
-			Created: r.CreatedAt, Attempts: r.Attempts, DelayNotified: r.DelayNotified}
+			Created: r.CreatedAt, Attempts: r.Attempts, DelayNotified: r.DelayNotified, SignDomain: r.SignDomain}
 		for _, rc := range r.Recipients {
 			if rc.State == store.RecipientPending {
 				w.Recipients = append(w.Recipients, rc.Rcpt)

@@ -33,7 +33,11 @@ type QueueItem struct {
 	// DelayNotified is set once a delay notice has been sent for the
 	// message, so only one is sent.
 	DelayNotified bool
-	Recipients    []QueueRecipient
+	// SignDomain is the domain whose DKIM key signs the message when it is
+	// delivered to a remote host (the From domain of submitted mail); ""
+	// means the message is sent unsigned (system mail such as DSNs).
+	SignDomain string
+	Recipients []QueueRecipient
 }
 
 // QueueRecipient is one recipient of a queued message.

@@ -41,7 +41,7 @@ func TestSwaksSTARTTLS(t *testing.T) {
 	if len(qs) != 1 || !strings.Contains(qs[0].body, "sent by swaks") || strings.Contains(qs[0].body, "hidden@") {
 		t.Fatalf("queued: %+v", qs)
 	}
-	e.verifyDKIM(qs[0].body, "x1.example.test")
+	e.verifyDKIM(qs[0], "x1.example.test")
 
 	// A wrong password: swaks reports the 535 and fails.
 	out, err = exec.Command(swaks, "--server", e.addr, "--tls", "--auth", "LOGIN",
@@ -90,5 +90,5 @@ with smtplib.SMTP_SSL(sys.argv[1], int(sys.argv[2]), context=ctx) as s:
 	if len(qs) != 1 || !strings.Contains(qs[0].body, "Subject: from smtplib") {
 		t.Fatalf("queued: %+v", qs)
 	}
-	e.verifyDKIM(qs[0].body, "home.example.test")
+	e.verifyDKIM(qs[0], "home.example.test")
 }

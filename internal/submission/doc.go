@@ -31,10 +31,14 @@
 // RFC 6409 8 lets a submission server complete a message. We add Date
 // (RFC 5322 3.6.1) and Message-ID (RFC 5322 3.6.4) when missing, add From
 // from the envelope sender when missing, and remove every Bcc field (RFC
-// 5322 3.6.3), since the message goes to every recipient alike. Then we sign
-// with the key of the From domain's apex (internal/domains.SigningDomain:
-// d= is the From domain itself, relaxed/relaxed, rsa-sha256, From
-// oversigned) and put our Received field on top. By default that Received
+// 5322 3.6.3), since the message goes to every recipient alike, and put our
+// Received field on top. The message is queued with its signing domain,
+// the From domain, and DKIM-signed by internal/delivery when it is sent to
+// a remote host (d= the From domain itself, s= its apex's selector,
+// relaxed/relaxed, rsa-sha256, From oversigned): the 250 waits for the
+// queue's fsync, not for an RSA signature, and mail to hosted recipients is
+// not signed at all. That the From domain has a key and the header can be
+// signed is checked before the 250. By default that Received
 // field does not reveal the client's IP address or host name; the
 // received_reveals_client_ip setting puts the address back.
 //

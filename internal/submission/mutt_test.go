@@ -86,7 +86,7 @@ set smtp_authenticators = "plain:login"
 			t.Errorf("queued message lacks %q:\n%s", want, q.body)
 		}
 	}
-	e.verifyDKIM(q.body, "x1.example.test")
+	e.verifyDKIM(q, "x1.example.test")
 
 	// An address alice does not hold: mutt reports the refusal and fails.
 	status, out := send("foreign", "bobs@b1.example.test", "password-alice")

@@ -87,7 +87,6 @@ type Server struct {
 	metrics  *serverMetrics
 	failures *failureTracker
 	daily    *dailyCounter
-	signer   *signer
 	smtp     *smtp.Server
 }
 
@@ -131,7 +130,6 @@ func New(opts Options) (*Server, error) {
 			now: opts.Now, byIP: map[string][]time.Time{},
 		},
 		daily:  &dailyCounter{limit: opts.MaxMessagesPerDay, now: opts.Now, byUser: map[int64][]time.Time{}},
-		signer: newSigner(opts.Domains),
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname

@@ -13,10 +13,24 @@ import (
 	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
-// verifyDKIM checks the message's signature against the apex key, looked up
-// under the name a verifier would ask for.
-func (e *testEnv) verifyDKIM(msg, wantDomain string) {
+// verifyDKIM checks that q, claimed by queued(), is queued unsigned to be
+// signed for wantDomain, has the delivery runner send it out, and checks
+// the signature of what the remote host got against the apex key, looked
+// up under the name a verifier would ask for. It returns the message as
+// sent.
+func (e *testEnv) verifyDKIM(q queuedMessage, wantDomain string) string {
 	e.t.Helper()
+	if q.SignDomain != wantDomain {
+		e.t.Errorf("queued to be signed for %q, want %q", q.SignDomain, wantDomain)
+	}
+	if strings.Contains(q.body, "DKIM-Signature:") {
+		e.t.Errorf("queued message is signed already (signing is the delivery's work):\n%s", q.body)
+	}
+	sent := e.sendOut([]queuedMessage{q}, 1)[0]
+	msg := string(sent.Data)
+	if !strings.HasPrefix(msg, "DKIM-Signature: ") || !strings.HasSuffix(msg, q.body) {
+		e.t.Fatalf("sent message is not the queued one with a DKIM-Signature in front:\n%s", msg)
+	}
 	dom, err := e.domains.SigningDomain(context.Background(), wantDomain)
 	if err != nil {
 		e.t.Fatal(err)
@@ -38,11 +52,12 @@ func (e *testEnv) verifyDKIM(msg, wantDomain string) {
 		e.t.Fatal(err)
 	}
 	if len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != wantDomain {
-		e.t.Fatalf("DKIM verifications = %+v (err %v)", vs, vs[0].Err)
+		e.t.Fatalf("DKIM verifications = %+v", vs)
 	}
 	if !strings.Contains(msg, "a=rsa-sha256") || !strings.Contains(msg, "c=relaxed/relaxed") {
 		e.t.Errorf("signature is not rsa-sha256 relaxed/relaxed:\n%s", msg)
 	}
+	return msg
 }
 
 func TestSubmitOverSTARTTLS(t *testing.T) {
@@ -88,7 +103,7 @@ func TestSubmitOverSTARTTLS(t *testing.T) {
 	if strings.Contains(body, "Bcc") || strings.Contains(body, "other@remote.test") {
 		t.Errorf("Bcc not removed:\n%s", body)
 	}
-	for _, want := range []string{"\r\nDate: ", "\r\nMessage-ID: <", "@x1.example.test>\r\n", "DKIM-Signature: ", "\r\n\r\nHello.\r\n.dot line\r\n"} {
+	for _, want := range []string{"\r\nDate: ", "\r\nMessage-ID: <", "@x1.example.test>\r\n", "\r\n\r\nHello.\r\n.dot line\r\n"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("queued message lacks %q:\n%s", want, body)
 		}
@@ -99,7 +114,7 @@ func TestSubmitOverSTARTTLS(t *testing.T) {
 	if strings.Contains(body, "127.0.0.1") || strings.Contains(body, "client.example") {
 		t.Errorf("the Received field reveals the client:\n%s", body)
 	}
-	e.verifyDKIM(body, "x1.example.test")
+	e.verifyDKIM(q, "x1.example.test")
 }
 
 func TestImplicitTLSAndLogin(t *testing.T) {
@@ -129,7 +144,7 @@ func TestImplicitTLSAndLogin(t *testing.T) {
 	if strings.Count(body, "\r\nMessage-ID:") != 1 || strings.Count(body, "\r\nDate:") != 1 {
 		t.Errorf("Date or Message-ID added although present:\n%s", body)
 	}
-	e.verifyDKIM(body, "home.example.test")
+	e.verifyDKIM(qs[0], "home.example.test")
 }
 
 func TestRefusals(t *testing.T) {
@@ -202,7 +217,7 @@ func TestRefusals(t *testing.T) {
 	if len(qs) != 1 || !strings.Contains(qs[0].body, "\r\nFrom: <shop@x1.example.test>\r\n") {
 		t.Fatalf("missing From not added: %+v", qs)
 	}
-	e.verifyDKIM(qs[0].body, "x1.example.test")
+	e.verifyDKIM(qs[0], "x1.example.test")
 }
 
 func TestDailyLimit(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cabalmail/cabalmail/internal/dkim"
 	"github.com/cabalmail/cabalmail/internal/queue"
 	"github.com/cabalmail/cabalmail/internal/smtplimit"
 	"github.com/cabalmail/cabalmail/internal/store"
@@ -34,10 +35,9 @@ type session struct {
 	rcptSeen map[string]bool
 
 	// Buffers reused from one message to the next: the message as read,
-	// as fixed up, and as queued (with our Received and DKIM-Signature).
+	// and as queued (fixed up, with our Received on top).
 	in       bytes.Buffer
 	rendered []byte
-	out      bytes.Buffer
 }
 
 // keptBuffer bounds the buffers a session keeps between messages, so a
@@ -50,9 +50,6 @@ func (ss *session) trimBuffers() {
 	}
 	if cap(ss.rendered) > keptBuffer {
 		ss.rendered = nil
-	}
-	if ss.out.Cap() > keptBuffer {
-		ss.out = bytes.Buffer{}
 	}
 }
 
@@ -241,23 +238,26 @@ func (ss *session) submit(ctx context.Context, raw []byte) reply {
 	return reply{250, smtp.EnhancedCode{2, 0, 0}, "queued as " + id}
 }
 
-// signAndQueue DKIM-signs the message, puts our Received field on top and
-// queues it durably.
+// signAndQueue puts our Received field on top of the message and queues
+// it durably, to be DKIM-signed for fromDomain when it is sent to a remote
+// host (internal/delivery). That the domain has a key and the header can be
+// signed is checked here, so a message that could never be signed is not
+// accepted.
 func (ss *session) signAndQueue(ctx context.Context, m *message, fromDomain, trace string, now time.Time) (string, error) {
+	if _, err := ss.s.opts.Domains.SigningDomain(ctx, fromDomain); err != nil {
+		return "", err
+	}
 	rec := receivedField(ss.helo, ss.remoteIP.String(), ss.s.opts.ReceivedRevealsClientIP, ss.tls, true, ss.s.opts.Hostname, trace, now)
-	ss.rendered = m.appendTo(ss.rendered[:0])
-	out := &ss.out
-	out.Reset()
-	out.Grow(len(rec) + len(ss.rendered) + 1024) // room for the DKIM-Signature too
-	out.Write(rec)
-	if err := ss.s.signer.sign(ctx, out, ss.rendered, fromDomain); err != nil {
+	ss.rendered = m.appendTo(append(ss.rendered[:0], rec...))
+	if err := dkim.CheckHeader(ss.rendered[len(rec):]); err != nil {
 		return "", err
 	}
 	qid, err := ss.s.opts.Queue.Enqueue(ctx, queue.Message{
 		From:       ss.from,
 		Recipients: append([]string(nil), ss.rcpts...),
-		Body:       bytes.NewReader(out.Bytes()),
+		Body:       bytes.NewReader(ss.rendered),
 		UserID:     ss.user.ID,
+		SignDomain: fromDomain,
 	})
 	if err != nil {
 		return "", fmt.Errorf("enqueue: %w", err)

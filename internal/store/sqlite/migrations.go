@@ -32,6 +32,7 @@ var migrations = []migration{
 	{4, "queue", schemaQueue},         // queue_schema.go
 	{5, "message filter", schemaMessageFilter},
 	{6, "delivery intelligence", schemaDeliveryIntelligence}, // suppression_schema.go
+	{7, "queue signing domain", schemaQueueSignDomain},       // queue_schema.go
 }
 
 // schemaV1 is the initial schema: everything but mailboxes and messages.

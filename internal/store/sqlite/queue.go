@@ -12,7 +12,7 @@ import (
 )
 
 const queueColumns = `id, sender, blob_key, size, COALESCE(user_id, 0), dsn, attempts, next_attempt, last_error,
-	held, lease_owner, lease_until, created_at, delay_notified`
+	held, lease_owner, lease_until, created_at, delay_notified, sign_domain`
 
 // EnqueueItems inserts the items and their recipients in one transaction.
 func (s *Store) EnqueueItems(ctx context.Context, items []*store.QueueItem) error {
@@ -25,8 +25,8 @@ func (s *Store) EnqueueItems(ctx context.Context, items []*store.QueueItem) erro
 		}
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		insItem, err := s.txStmt(ctx, tx, `INSERT INTO queue (id, sender, blob_key, size, user_id, dsn, next_attempt, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		insItem, err := s.txStmt(ctx, tx, `INSERT INTO queue (id, sender, blob_key, size, user_id, dsn, next_attempt, created_at, sign_domain)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func (s *Store) EnqueueItems(ctx context.Context, items []*store.QueueItem) erro
 				user = sql.NullInt64{Int64: it.UserID, Valid: true}
 			}
 			if _, err := insItem.ExecContext(ctx, it.ID, it.Sender, it.BlobKey, it.Size, user, boolInt(it.IsDSN),
-				nanos(next), nanos(created)); err != nil {
+				nanos(next), nanos(created), it.SignDomain); err != nil {
 				return mapErr(err)
 			}
 			for _, r := range it.Recipients {
@@ -78,7 +78,7 @@ func scanQueueItem(sc rowScanner) (store.QueueItem, error) {
 	var dsn, held, notified int
 	var next, leaseUntil, created int64
 	if err := sc.Scan(&it.ID, &it.Sender, &it.BlobKey, &it.Size, &it.UserID, &dsn, &it.Attempts, &next, &it.LastError,
-		&held, &it.LeaseOwner, &leaseUntil, &created, &notified); err != nil {
+		&held, &it.LeaseOwner, &leaseUntil, &created, &notified, &it.SignDomain); err != nil {
 		return it, err
 	}
 	it.IsDSN, it.Held, it.DelayNotified = dsn == 1, held == 1, notified == 1

@@ -9,3 +9,10 @@ DROP INDEX queue_due;
 CREATE INDEX queue_due ON queue (held, next_attempt, lease_until);
 CREATE INDEX queue_created ON queue (created_at);
 `
+
+// schemaQueueSignDomain records, per queued message, the domain whose DKIM
+// key signs it: messages are signed when they are delivered, not when they
+// are accepted.
+const schemaQueueSignDomain = `
+ALTER TABLE queue ADD COLUMN sign_domain TEXT NOT NULL DEFAULT '';
+`

@@ -75,7 +75,7 @@ func testQueueEnqueue(t *testing.T, open opener) {
 	}
 
 	old := queueItem("q-old", queueBase.Add(-time.Hour), "bob@example.net", "carol@example.net", "dave@x1.example.test")
-	old.UserID, old.Sender = u.ID, "alice@x1.example.test"
+	old.UserID, old.Sender, old.SignDomain = u.ID, "alice@x1.example.test", "x1.example.test"
 	dsnItem := queueItem("q-dsn", queueBase, "alice@x1.example.test")
 	dsnItem.Sender, dsnItem.IsDSN, dsnItem.Size = "", true, 99
 	defaults := &store.QueueItem{ID: "q-now", BlobKey: "blob-now", Recipients: []store.QueueRecipient{{Rcpt: "e@example.org"}}}
@@ -91,7 +91,8 @@ func testQueueEnqueue(t *testing.T, open opener) {
 	got, err := s.QueueItem(c, "q-old")
 	noErr(t, "queue item", err)
 	if got.Sender != "alice@x1.example.test" || got.BlobKey != "blob-q-old" || got.Size != 1234 || got.UserID != u.ID ||
-		got.IsDSN || got.Held || got.Attempts != 0 || got.LastError != "" || got.LeaseOwner != "" || got.DelayNotified {
+		got.IsDSN || got.Held || got.Attempts != 0 || got.LastError != "" || got.LeaseOwner != "" || got.DelayNotified ||
+		got.SignDomain != "x1.example.test" {
 		t.Errorf("queue item round trip: %+v", got)
 	}
 	wantTime(t, "created", got.CreatedAt, queueBase.Add(-time.Hour))
@@ -105,7 +106,7 @@ func testQueueEnqueue(t *testing.T, open opener) {
 	}
 	d, err := s.QueueItem(c, "q-dsn")
 	noErr(t, "dsn item", err)
-	if d.Sender != "" || !d.IsDSN || d.UserID != 0 || d.Size != 99 {
+	if d.Sender != "" || !d.IsDSN || d.UserID != 0 || d.Size != 99 || d.SignDomain != "" {
 		t.Errorf("dsn item round trip: %+v", d)
 	}
 	_, err = s.QueueItem(c, "nope")

@@ -24,6 +24,7 @@ import (
 	"github.com/cabalmail/cabalmail/internal/blob"
 	"github.com/cabalmail/cabalmail/internal/config"
 	"github.com/cabalmail/cabalmail/internal/delivery"
+	"github.com/cabalmail/cabalmail/internal/domains"
 	"github.com/cabalmail/cabalmail/internal/mailbox"
 	"github.com/cabalmail/cabalmail/internal/queue"
 	"github.com/cabalmail/cabalmail/internal/store/sqlite"
@@ -73,7 +74,8 @@ func run(dir, relay string, n, workers int, lease time.Duration, drain bool) err
 		return err
 	}
 	r, err := delivery.New(delivery.Options{Queue: q, Mailboxes: mb, Addresses: addresses.New(st, addresses.Options{ControlDomain: "mail.example.test"}),
-		Routes: []config.Route{{Domain: "*", Relay: relay, TLS: "none"}}, Hostname: "smtp.mail.example.test", Logger: log,
+		Domains: domains.New(st, domains.Options{ControlDomain: "mail.example.test"}),
+		Routes:  []config.Route{{Domain: "*", Relay: relay, TLS: "none"}}, Hostname: "smtp.mail.example.test", Logger: log,
 		PollInterval: 20 * time.Millisecond, Lease: lease, CommandTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
 	if err != nil {
 		return err
