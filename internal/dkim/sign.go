@@ -67,7 +67,7 @@ func Signature(r io.Reader, domain, selector string, key crypto.Signer) (string,
 	if key == nil {
 		return "", errors.New("dkim: sign: no key")
 	}
-	br := bufio.NewReaderSize(r, 32<<10)
+	br := bufio.NewReaderSize(r, 8<<10)
 	var header []byte
 	for partial := false; ; {
 		line, err := br.ReadSlice('\n')
