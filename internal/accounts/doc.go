@@ -14,5 +14,16 @@
 // can set another bound); the rest wait for a slot as long as their
 // context lets them, and give up with ErrBusy, a temporary failure.
 //
+// The 19 MiB arrays are kept and reused rather than made for each
+// computation (internal/argon2 is a fork of x/crypto's argon2 for that), so
+// a login leaves no garbage for the collector to chase during the next
+// command. Memory is bounded by the same slots: the process-wide bound keeps
+// one array per computation that has run alongside others, so its steady
+// state is at most max(GOMAXPROCS, 2) × 19 MiB (38 MiB on two cores) and
+// 19 MiB on a server that checks one password at a time; a Service with a
+// bound of its own keeps up to that many arrays besides. A stored hash with
+// a larger memory cost is checked in an array of its own that is dropped
+// afterwards.
+//
 // Who may hold which address is not decided here; see internal/addresses.
 package accounts

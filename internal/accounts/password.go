@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -9,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/cabalmail/cabalmail/internal/accounts/internal/argon2"
 )
 
 // argon2id parameters for new hashes: the OWASP password storage
@@ -61,13 +62,26 @@ func ValidatePassword(password string) error {
 // HashPassword hashes password with argon2id and a fresh random 16-byte
 // salt, and returns it in PHC string format:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded standard base64).
-// It hashes any password; callers check ValidatePassword first.
+// It hashes any password; callers check ValidatePassword first. It runs
+// in one of the process-wide hashing slots, waiting for one as long as it
+// takes.
 func HashPassword(password string) (string, error) {
+	mem, err := processHashes.acquire(context.Background())
+	if err != nil {
+		return "", err
+	}
+	defer processHashes.release(mem)
+	return hashPasswordIn(mem, password)
+}
+
+// hashPasswordIn is HashPassword computed in mem, the Memory of a hashing
+// slot the caller holds.
+func hashPasswordIn(mem *argon2.Memory, password string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("accounts: read salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := mem.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return encodeHash(argonMemory, argonTime, argonThreads, salt, key), nil
 }
 
@@ -79,13 +93,25 @@ func encodeHash(m, t uint32, p uint8, salt, key []byte) string {
 
 // VerifyPassword reports whether password matches the PHC-format argon2id
 // hash encoded. The comparison takes constant time. A malformed hash is an
-// error wrapping ErrMalformedHash, never a match.
+// error wrapping ErrMalformedHash, never a match. It runs in one of the
+// process-wide hashing slots, waiting for one as long as it takes.
 func VerifyPassword(encoded, password string) (bool, error) {
+	mem, err := processHashes.acquire(context.Background())
+	if err != nil {
+		return false, err
+	}
+	defer processHashes.release(mem)
+	return verifyPasswordIn(mem, encoded, password)
+}
+
+// verifyPasswordIn is VerifyPassword computed in mem, the Memory of a
+// hashing slot the caller holds.
+func verifyPasswordIn(mem *argon2.Memory, encoded, password string) (bool, error) {
 	h, err := decodeHash(encoded)
 	if err != nil {
 		return false, err
 	}
-	key := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
+	key := mem.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(key, h.key) == 1, nil
 }
 

@@ -153,6 +153,7 @@ func TestGeneratePassword(t *testing.T) {
 }
 
 func BenchmarkHashPassword(b *testing.B) {
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := HashPassword("correct horse battery staple"); err != nil {
 			b.Fatal(err)
@@ -165,6 +166,7 @@ func BenchmarkVerifyPassword(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.ReportAllocs()
 	for b.Loop() {
 		if ok, err := VerifyPassword(h, "correct horse battery staple"); !ok || err != nil {
 			b.Fatal(ok, err)

@@ -53,11 +53,12 @@ func NewWithOptions(st store.Store, opts Options) *Service {
 
 // hashPassword is HashPassword in one of the Service's hashing slots.
 func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
-	if err := s.hashes.acquire(ctx); err != nil {
+	mem, err := s.hashes.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer s.hashes.release()
-	return HashPassword(password)
+	defer s.hashes.release(mem)
+	return hashPasswordIn(mem, password)
 }
 
 // Add creates a user who is active at once (the command line's way).
@@ -217,11 +218,12 @@ func (s *Service) Authenticate(ctx context.Context, name, password string) (stor
 	if err != nil {
 		return store.User{}, fmt.Errorf("accounts: authenticate: %w", err)
 	}
-	if err := s.hashes.acquire(ctx); err != nil {
+	mem, err := s.hashes.acquire(ctx)
+	if err != nil {
 		return store.User{}, err
 	}
-	ok, err := VerifyPassword(u.PasswordHash, password)
-	s.hashes.release()
+	ok, err := verifyPasswordIn(mem, u.PasswordHash, password)
+	s.hashes.release(mem)
 	if err != nil {
 		// A user without a usable hash cannot log in. The message is the
 		// usual one, so it reveals nothing to whoever tried; the error
@@ -241,12 +243,13 @@ func (s *Service) Authenticate(ctx context.Context, name, password string) (stor
 // with the current parameters, for the time it takes, in a hashing slot
 // like a real check.
 func (s *Service) spendHashTime(ctx context.Context, password string) error {
-	if err := s.hashes.acquire(ctx); err != nil {
+	mem, err := s.hashes.acquire(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.hashes.release()
+	defer s.hashes.release(mem)
 	s.dummyOnce.Do(func() {
-		h, err := HashPassword(GeneratePassword())
+		h, err := hashPasswordIn(mem, GeneratePassword())
 		if err != nil {
 			// Not reachable with crypto/rand; fall back to a fixed hash of
 			// the same cost.
@@ -254,7 +257,7 @@ func (s *Service) spendHashTime(ctx context.Context, password string) error {
 		}
 		s.dummyHash = h
 	})
-	_, _ = VerifyPassword(s.dummyHash, password)
+	_, _ = verifyPasswordIn(mem, s.dummyHash, password)
 	return nil
 }
 
