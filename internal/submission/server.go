@@ -129,7 +129,7 @@ func New(opts Options) (*Server, error) {
 			delay: opts.AuthFailureDelay, max: opts.AuthFailureMaxDelay,
 			now: opts.Now, byIP: map[string][]time.Time{},
 		},
-		daily:  &dailyCounter{limit: opts.MaxMessagesPerDay, now: opts.Now, byUser: map[int64][]time.Time{}},
+		daily: &dailyCounter{limit: opts.MaxMessagesPerDay, now: opts.Now, byUser: map[int64][]time.Time{}},
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
