@@ -175,7 +175,7 @@ type prepared struct {
 // prepare reads a message (at most MaxMessageSize bytes), turns bare LF
 // line endings into CRLF and parses it once for good.
 func (s *Store) prepare(r io.Reader) (*prepared, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, s.opts.MaxMessageSize+1))
+	raw, err := readMessage(r, s.opts.MaxMessageSize+1)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: read message: %w", err)
 	}
@@ -198,6 +198,32 @@ func (s *Store) prepare(r io.Reader) (*prepared, error) {
 	p.filter = buildFilter(searchTexts(raw, root))
 	p.sent = sentDate(parseHeader(p.header))
 	return p, nil
+}
+
+// readMessage reads at most limit bytes of r. A reader that knows its
+// length (bytes.Reader, strings.Reader) is read into one allocation of the
+// right size instead of a slice grown step by step.
+func readMessage(r io.Reader, limit int64) ([]byte, error) {
+	lr := io.LimitReader(r, limit)
+	l, ok := r.(interface{ Len() int })
+	if !ok {
+		return io.ReadAll(lr)
+	}
+	// One more than the length, so the read that sees EOF needs no room.
+	buf := make([]byte, 0, min(int64(l.Len())+1, limit))
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // newMessage is the row of a prepared message stored under key.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -73,14 +72,15 @@ func (ss *session) deliver(ctx context.Context, msg []byte) reply {
 	start := time.Now()
 	var stored, full, failed int
 	for _, g := range groupByUser(ss.rcpts) {
-		var head strings.Builder
 		// RFC 5321 4.4: the final delivery adds Return-Path.
-		fmt.Fprintf(&head, "Return-Path: <%s>\r\n", ss.from)
+		stamped := make([]byte, 0, len(msg)+len(common)+64*(len(g.to)+1)+len(ss.from))
+		stamped = append(stamped, "Return-Path: <"...)
+		stamped = append(append(stamped, ss.from...), ">\r\n"...)
 		for _, a := range g.to {
-			fmt.Fprintf(&head, "Delivered-To: %s\r\n", a)
+			stamped = append(append(append(stamped, "Delivered-To: "...), a...), "\r\n"...)
 		}
-		head.WriteString(common)
-		body := io.MultiReader(strings.NewReader(head.String()), bytes.NewReader(msg))
+		stamped = append(append(stamped, common...), msg...)
+		body := bytes.NewReader(stamped)
 		ds, err := ss.s.opts.Mailboxes.Deliver(ctx, g.users, body, mailbox.DeliverOptions{InternalDate: now})
 		if err != nil {
 			if errors.Is(err, mailbox.ErrTooBig) {

@@ -1,7 +1,6 @@
 package smtpin
 
 import (
-	"bytes"
 	"errors"
 	"io"
 
@@ -16,13 +15,17 @@ const maxLine = 1000
 // over 998 octets plus CRLF (RFC 5321 4.5.3.1.6), at most max octets. On a
 // violation it stops and returns the reply; the caller reads the rest.
 func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
-	var buf bytes.Buffer
-	chunk := make([]byte, 32<<10)
+	// Read straight into the buffer that is returned, checking what each
+	// read added; most messages fit the first allocation.
+	buf := make([]byte, 0, 16<<10)
 	var prev byte
 	line := 0
 	for {
-		n, err := r.Read(chunk)
-		for _, c := range chunk[:n] {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		for _, c := range buf[len(buf) : len(buf)+n] {
 			switch {
 			case c == '\n' && prev != '\r':
 				return nil, &replyBareNewline
@@ -40,8 +43,8 @@ func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
 			}
 			prev = c
 		}
-		buf.Write(chunk[:n])
-		if int64(buf.Len()) > max {
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
 			return nil, &replyTooBig
 		}
 		switch {
@@ -51,7 +54,7 @@ func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
 			if prev == '\r' {
 				return nil, &replyBareNewline
 			}
-			return buf.Bytes(), nil
+			return buf, nil
 		case errors.Is(err, smtp.ErrDataTooLarge):
 			return nil, &replyTooBig
 		case errors.Is(err, smtp.ErrTooLongLine):
