@@ -20,6 +20,11 @@
 //     reading what was there (RFC 9106 3.2 step 5; x/crypto XORs into freshly
 //     zeroed memory, which gives the same bytes), so a reused array needs no
 //     clearing and nothing of one derivation reaches the next.
+//   - H0 and H' hash from buffers on the stack with blake2b.Sum512 rather
+//     than a BLAKE2b state allocated for each (initHash, blake2b.go), and
+//     the goroutines of parallel lanes are started where they capture
+//     nothing of a single lane's loop, so that a derivation in a warm
+//     Memory allocates little more than its key.
 //   - IDKeyWithSecret takes the secret K and the associated data X of
 //     RFC 9106 3.1, which x/crypto keeps internal.
 //   - One lane is computed on the calling goroutine rather than on a new one
@@ -142,35 +147,26 @@ func (m *Memory) IDKeyWithSecret(password, salt, secret, data []byte, time, memo
 }
 
 // initHash computes H0, RFC 9106 3.2 step 1, with 8 spare bytes at the end
-// for the block and lane numbers of step 3.
+// for the block and lane numbers of step 3. It gathers the input in a
+// buffer on the stack (a heap one only for inputs of over 400 bytes or so)
+// and hashes it with the allocation-free blake2b.Sum512, where x/crypto
+// streams it into a BLAKE2b state of its own.
 func initHash(password, salt, key, data []byte, time, memory, threads, keyLen uint32) [blake2b.Size + 8]byte {
-	var (
-		h0     [blake2b.Size + 8]byte
-		params [24]byte
-		tmp    [4]byte
-	)
-
-	b2, _ := blake2b.New512(nil)
-	binary.LittleEndian.PutUint32(params[0:4], threads)
-	binary.LittleEndian.PutUint32(params[4:8], keyLen)
-	binary.LittleEndian.PutUint32(params[8:12], memory)
-	binary.LittleEndian.PutUint32(params[12:16], time)
-	binary.LittleEndian.PutUint32(params[16:20], uint32(Version))
-	binary.LittleEndian.PutUint32(params[20:24], uint32(argon2id))
-	b2.Write(params[:])
-	binary.LittleEndian.PutUint32(tmp[:], uint32(len(password)))
-	b2.Write(tmp[:])
-	b2.Write(password)
-	binary.LittleEndian.PutUint32(tmp[:], uint32(len(salt)))
-	b2.Write(tmp[:])
-	b2.Write(salt)
-	binary.LittleEndian.PutUint32(tmp[:], uint32(len(key)))
-	b2.Write(tmp[:])
-	b2.Write(key)
-	binary.LittleEndian.PutUint32(tmp[:], uint32(len(data)))
-	b2.Write(tmp[:])
-	b2.Write(data)
-	b2.Sum(h0[:0])
+	var buf [512]byte
+	in := buf[:0]
+	in = binary.LittleEndian.AppendUint32(in, threads)
+	in = binary.LittleEndian.AppendUint32(in, keyLen)
+	in = binary.LittleEndian.AppendUint32(in, memory)
+	in = binary.LittleEndian.AppendUint32(in, time)
+	in = binary.LittleEndian.AppendUint32(in, uint32(Version))
+	in = binary.LittleEndian.AppendUint32(in, uint32(argon2id))
+	for _, field := range [...][]byte{password, salt, key, data} {
+		in = binary.LittleEndian.AppendUint32(in, uint32(len(field)))
+		in = append(in, field...)
+	}
+	var h0 [blake2b.Size + 8]byte
+	sum := blake2b.Sum512(in)
+	copy(h0[:], sum[:])
 	return h0
 }
 
@@ -203,15 +199,22 @@ func processBlocks(B []block, time, memory, threads uint32) {
 		for slice := uint32(0); slice < syncPoints; slice++ {
 			if threads == 1 {
 				processSegment(B, time, memory, threads, n, slice, 0)
-				continue
+			} else {
+				processSliceParallel(B, time, memory, threads, n, slice)
 			}
-			var wg sync.WaitGroup
-			for lane := uint32(0); lane < threads; lane++ {
-				wg.Go(func() { processSegment(B, time, memory, threads, n, slice, lane) })
-			}
-			wg.Wait()
 		}
 	}
+}
+
+// processSliceParallel computes the segments of every lane in one slice,
+// each on a goroutine of its own. It is apart from processBlocks so that
+// only a run with several lanes pays for the closures' captured variables.
+func processSliceParallel(B []block, time, memory, threads, n, slice uint32) {
+	var wg sync.WaitGroup
+	for lane := uint32(0); lane < threads; lane++ {
+		wg.Go(func() { processSegment(B, time, memory, threads, n, slice, lane) })
+	}
+	wg.Wait()
 }
 
 // processSegment computes the blocks of one lane in one slice of pass n.

@@ -100,8 +100,12 @@ func randomBytes(r *rand.Rand, max int) []byte {
 }
 
 func randomParams(r *rand.Rand) params {
+	pwMax := 40
+	if r.IntN(8) == 0 {
+		pwMax = 1100 // past initHash's stack buffer
+	}
 	p := params{
-		password: randomBytes(r, 40),
+		password: randomBytes(r, pwMax),
 		salt:     randomBytes(r, 40),
 		time:     1 + r.Uint32N(4),
 		threads:  uint8(1 + r.IntN(8)),
@@ -146,6 +150,7 @@ func TestMatchesXCrypto(t *testing.T) {
 		{[]byte("correct horse battery staple"), []byte("0123456789abcdef"), 2, 19 * 1024, 1, 32},
 		{[]byte("pw"), []byte("saltsalt"), 1, 4099, 3, 32},
 		{[]byte("pw"), []byte("saltsalt"), 2, 2050, 4, 64},
+		{bytes.Repeat([]byte("long password "), 80), bytes.Repeat([]byte("s"), 64), 1, 64, 1, 32},
 	} {
 		want := xargon2.IDKey(p.password, p.salt, p.time, p.memory, p.threads, p.keyLen)
 		if got := reused.IDKey(p.password, p.salt, p.time, p.memory, p.threads, p.keyLen); !bytes.Equal(got, want) {
@@ -304,8 +309,9 @@ func TestWarmMemoryAllocatesLittle(t *testing.T) {
 func BenchmarkIDKey(b *testing.B) {
 	password, salt := []byte("correct horse battery staple"), []byte("0123456789abcdef")
 	b.Run("reused Memory", func(b *testing.B) {
-		b.ReportAllocs()
 		var m Memory
+		m.IDKey(password, salt, 2, 19*1024, 1, 32) // make the array once
+		b.ReportAllocs()
 		for b.Loop() {
 			m.IDKey(password, salt, 2, 19*1024, 1, 32)
 		}
@@ -316,4 +322,27 @@ func BenchmarkIDKey(b *testing.B) {
 			xargon2.IDKey(password, salt, 2, 19*1024, 1, 32)
 		}
 	})
+}
+
+// TestBlake2bHashMatchesStream checks the stack-buffer H' against
+// x/crypto's streaming one, kept as blake2bHashStream, over output lengths
+// on both sides of 32 and 64 bytes and inputs of every size up to past
+// the buffer.
+func TestBlake2bHashMatchesStream(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 2))
+	for i := range 2000 {
+		in := randomBytes(r, BlockSize+200)
+		outLen := 1 + r.IntN(300)
+		if i < 8 {
+			outLen = []int{31, 32, 33, 63, 64, 65, 96, BlockSize}[i]
+		}
+		got, want := make([]byte, outLen), make([]byte, outLen)
+		blake2bHash(got, in)
+		blake2bHashStream(want, in)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("H'^%d of %d bytes: %x, want %x", outLen, len(in), got, want)
+		}
+	}
 }
