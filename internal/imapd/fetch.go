@@ -59,11 +59,19 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		clear((*buf)[:cap(*buf)]) // drop keyword slices
 		msgBufs.Put(buf)
 	}()
+	// Flags only (what a client syncing a large mailbox asks): each line
+	// is built at once, from messages without sizes or dates.
+	flagsOnly := !setSeen && !needParsed && !options.InternalDate && !options.RFC822Size &&
+		len(options.BodySection) == 0 && len(options.BinarySection) == 0 && len(options.BinarySectionSize) == 0
 	viewUIDs, pos := ss.view.UIDs(), 0
 	for len(uids) > 0 {
 		batch := uids[:min(fetchBatch, len(uids))]
 		uids = uids[len(batch):]
-		*buf = ss.view.AppendMessages((*buf)[:0], batch)
+		if flagsOnly {
+			*buf = ss.view.AppendFlags((*buf)[:0], batch)
+		} else {
+			*buf = ss.view.AppendMessages((*buf)[:0], batch)
+		}
 		msgs := *buf
 		if options.ChangedSince > 0 {
 			// RFC 7162 3.1.4.1: only messages changed since the given mod-sequence.
@@ -127,12 +135,33 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			if needParsed && p == nil {
 				continue // expunged meanwhile
 			}
+			if flagsOnly {
+				if err := ss.fetchFlags(w, seq, m, options, byUID); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := ss.fetchOne(ctx, w, seq, m, p, options, byUID, seenChanged[m.UID]); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// fetchFlags writes the FETCH response of one message for a FETCH of no
+// more than UID, FLAGS and MODSEQ (not setting \Seen): what fetchOne
+// would write, in one piece.
+func (ss *session) fetchFlags(w *imapserver.FetchWriter, seq uint32, m mailbox.Message, options *imap.FetchOptions, byUID bool) error {
+	var uid imap.UID
+	if options.UID || byUID {
+		uid = imap.UID(m.UID)
+	}
+	if options.Flags {
+		ss.flagBuf = appendFlagsIMAP(ss.flagBuf[:0], m.Flags)
+	}
+	withModSeq := options.ModSeq || (ss.condstore && options.ChangedSince > 0)
+	return w.WriteFlagsResponse(seq, uid, options.Flags, ss.flagBuf, withModSeq, m.ModSeq)
 }
 
 // fetchOne writes the FETCH response of one message.

@@ -43,6 +43,8 @@ type testEnv struct {
 	// certFile is the server's self-signed certificate (PEM) when the env
 	// was started with tls; addr then speaks implicit TLS.
 	certFile string
+	// starttls: addr speaks cleartext and offers STARTTLS with certFile.
+	starttls bool
 }
 
 type envOptions struct {
@@ -52,6 +54,8 @@ type envOptions struct {
 	// tls serves implicit TLS (port 993 style) with a self-signed
 	// certificate for 127.0.0.1 and localhost.
 	tls bool
+	// starttls serves cleartext with STARTTLS, with the same certificate.
+	starttls bool
 }
 
 // openMailboxes opens a mailbox store on the env's database and blobs; a
@@ -81,7 +85,7 @@ func startEnv(t testing.TB, eo envOptions) *testEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	e := &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "meta.db"), blobDir: filepath.Join(dir, "blobs")}
+	e := &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "meta.db"), blobDir: filepath.Join(dir, "blobs"), starttls: eo.starttls}
 	st, err := sqlite.Open(ctx, e.dbPath)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -99,7 +103,7 @@ func startEnv(t testing.TB, eo envOptions) *testEnv {
 		eo.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	var tlsConfig *tls.Config
-	if eo.tls {
+	if eo.tls || eo.starttls {
 		e.certFile = filepath.Join(dir, "cert.pem")
 		keyFile := filepath.Join(dir, "key.pem")
 		if err := tlsutil.GenerateSelfSigned(e.certFile, keyFile, []string{"127.0.0.1", "localhost"}, 24*time.Hour); err != nil {
@@ -161,7 +165,7 @@ func (e *testEnv) dial() *rawConn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if e.certFile != "" {
+	if e.certFile != "" && !e.starttls {
 		pem, err := os.ReadFile(e.certFile)
 		if err != nil {
 			e.t.Fatal(err)

@@ -226,6 +226,19 @@ func (x *index) wakeLocked() {
 // appendMessages appends to out the metadata of the messages of uids
 // (ascending) that are in the index.
 func (x *index) appendMessages(out []Message, uids []uint32) []Message {
+	return x.appendEntries(out, uids, (*entry).message)
+}
+
+// appendFlags is appendMessages with only UID, ModSeq and Flags filled.
+func (x *index) appendFlags(out []Message, uids []uint32) []Message {
+	return x.appendEntries(out, uids, func(e *entry) Message {
+		return Message{UID: e.uid, ModSeq: e.modseq, Flags: Flags{System: e.flags, Keywords: e.kw}}
+	})
+}
+
+// appendEntries appends what of each message of uids (ascending) that is
+// in the index conv returns.
+func (x *index) appendEntries(out []Message, uids []uint32, conv func(*entry) Message) []Message {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	msgs := x.msgs
@@ -242,7 +255,7 @@ func (x *index) appendMessages(out []Message, uids []uint32) []Message {
 			}
 		}
 		if j < len(msgs) && msgs[j].uid == uid {
-			out = append(out, msgs[j].message())
+			out = append(out, conv(&msgs[j]))
 		}
 	}
 	return out

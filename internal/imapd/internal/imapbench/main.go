@@ -5,12 +5,18 @@
 // For each server it fills INBOX with -n messages (ours through
 // mailbox.Deliver, Dovecot by writing Maildir files), then measures the
 // median of -runs runs of: SELECT INBOX on a fresh connection (for Dovecot
-// after a first, indexing SELECT, which is reported apart), UID FETCH 1:*
+// after a first, indexing SELECT, which is reported apart), NOOP on an open
+// connection before and after SELECT (the round-trip floor, 4 × -runs runs,
+// as SELECT again on that connection), UID FETCH 1:*
 // (UID FLAGS), UID SEARCH HEADER Subject, UID SEARCH BODY; the server's
 // memory per idle connection (-idle connections logged in, INBOX selected,
 // in IDLE: the delta of the server's VmRSS, summed over Dovecot's process
 // tree, divided by their number); and APPEND throughput from 10 concurrent
 // clients into a new mailbox, per band of 10,000 messages.
+//
+// Before the timed runs each server is left to finish the background work
+// its first SELECT started (see settle), so both are measured in their
+// steady state.
 //
 // Dovecot is started as root with a throwaway configuration; its mail
 // processes run as nobody.
@@ -44,6 +50,7 @@ type results struct {
 	coldSelect                       time.Duration
 	selectT, fetch, search, bodySrch time.Duration
 	reselect                         time.Duration // SELECT again on an open connection
+	noop, noopSelected               time.Duration // NOOP on an open connection: the round-trip floor
 	fetchLines                       int
 	searchHits, bodyHits             int
 	idleRSS, idlePSS                 float64 // KiB per connection
@@ -61,6 +68,8 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each timed operation (the median is reported)")
 	only := flag.String("only", "both", "ours, dovecot or both")
 	pprofAddr := flag.String("pprof", "", "have our server serve net/http/pprof on this loopback address")
+	profileDir := flag.String("profile-dir", "", "with -pprof: after the timed runs, loop SELECT, FETCH and LOGIN+SELECT on our server for -profile-time each and save a CPU profile of each loop in this directory")
+	profileTime := flag.Duration("profile-time", 10*time.Second, "length of each profiled loop")
 	flag.Parse()
 	if *dir == "" || (*only != "dovecot" && *serverBin == "") {
 		fmt.Fprintln(os.Stderr, "imapbench: -dir and -server are required")
@@ -70,7 +79,15 @@ func main() {
 	var all []*results
 	failed := false
 	if *only != "dovecot" {
-		r, err := benchOurs(filepath.Join(*dir, "ours"), *serverBin, *n, *idle, *appendOurs, *runs, *pprofAddr, g)
+		var prof *profiler
+		if *profileDir != "" {
+			if *pprofAddr == "" {
+				fmt.Fprintln(os.Stderr, "imapbench: -profile-dir needs -pprof")
+				os.Exit(2)
+			}
+			prof = &profiler{addr: *pprofAddr, dir: *profileDir, d: *profileTime}
+		}
+		r, err := benchOurs(filepath.Join(*dir, "ours"), *serverBin, *n, *idle, *appendOurs, *runs, *pprofAddr, prof, g)
 		if err != nil {
 			// Keep what was measured: the table shows it.
 			fmt.Fprintln(os.Stderr, "imapbench: ours:", err)
@@ -96,7 +113,7 @@ func main() {
 	}
 }
 
-func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, g *generator) (*results, error) {
+func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, prof *profiler, g *generator) (*results, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -117,6 +134,7 @@ func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, g 
 		return nil, err
 	}
 	pid := cmd.Process.Pid
+	settle(r.name, pid)
 	if err := measure(r, g, addr, n, idle, appendN, runs, func() (int64, int64) {
 		// Have the server hand freed memory back first (see crashsrv).
 		cmd.Process.Signal(syscall.SIGUSR1)
@@ -125,6 +143,11 @@ func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, g 
 		return rss, procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
 	}); err != nil {
 		return r, err
+	}
+	if prof != nil {
+		if err := prof.run(addr); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
@@ -159,6 +182,7 @@ func benchDovecot(dir string, n, idle, appendN, runs int, g *generator) (*result
 		return nil, err
 	}
 	pid := cmd.Process.Pid
+	settle(r.name, pid)
 	if err := measure(r, g, addr, n, idle, appendN, runs, func() (int64, int64) { return treeMemory(pid) }); err != nil {
 		return r, err
 	}
@@ -224,15 +248,23 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 		return err
 	}
 	defer c.Close()
-	if _, err := c.cmd("SELECT INBOX", nil); err != nil {
-		return err
-	}
 	timed := func(command string, onLine func([]byte)) func() (time.Duration, error) {
 		return func() (time.Duration, error) {
 			start := time.Now()
 			_, err := c.cmd(command, onLine)
 			return time.Since(start), err
 		}
+	}
+	// NOOP, before and after SELECT: a bare round trip with this client on
+	// this machine, the floor under every timed command.
+	if r.noop, err = median(runs*4, timed("NOOP", nil)); err != nil {
+		return err
+	}
+	if _, err := c.cmd("SELECT INBOX", nil); err != nil {
+		return err
+	}
+	if r.noopSelected, err = median(runs*4, timed("NOOP", nil)); err != nil {
+		return err
 	}
 	// SELECT again on the connection: what a client switching back to
 	// INBOX sees, without the cost of the login just before.
@@ -249,7 +281,7 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 		return err
 	}
 	r.fetchLines /= runs
-	logf("%s: SELECT %v (again: %v), FETCH %v (%d lines)", r.name, r.selectT, r.reselect, r.fetch, r.fetchLines)
+	logf("%s: NOOP %v (selected: %v), SELECT %v (again: %v), FETCH %v (%d lines)", r.name, r.noop, r.noopSelected, r.selectT, r.reselect, r.fetch, r.fetchLines)
 	logf("%s: SEARCH HEADER", r.name)
 	if r.search, err = median(runs, timed("UID SEARCH HEADER Subject "+subjectTerm, func(l []byte) { r.searchHits = max(r.searchHits, searchCount(l)) })); err != nil {
 		return err

@@ -143,6 +143,7 @@ func (c *Conn) handleUnauthenticate(dec *imapwire.Decoder) error {
 	c.state = imap.ConnStateNotAuthenticated
 	c.mutex.Lock()
 	c.enabled = make(imap.CapSet)
+	c.quotedUTF8.Store(false)
 	c.mutex.Unlock()
 	return nil
 }

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/imapd/internal/imapwire"
@@ -48,6 +50,11 @@ type Conn struct {
 	mutex   sync.Mutex
 	conn    net.Conn
 	enabled imap.CapSet
+	// quotedUTF8 is whether enabled has IMAP4rev2 or UTF8=ACCEPT, read
+	// by every response line without taking mutex. Not in upstream.
+	quotedUTF8 atomic.Bool
+	// w is what bw writes to, for the larger buffer of a batch.
+	w io.Writer
 
 	state   imap.ConnState
 	session Session
@@ -64,7 +71,28 @@ type Conn struct {
 	// spareEnc is the encoder of the last finished response, reused by
 	// the next one. Guarded by encMutex.
 	spareEnc *imapwire.Encoder
+	// smallBW is bw while a batch writes through a larger pooled buffer.
+	// Guarded by encMutex.
+	smallBW *bufio.Writer
+
+	// Deadlines are moved only when they would otherwise be more than
+	// deadlineSlack short of their nominal length: setting one costs a
+	// timer update and, when the new deadline is earlier than the
+	// runtime's network poller is waiting for, waking a thread, around
+	// every command and response. Not in upstream.
+	//
+	// readDur is the read timeout last set, readAt when (zero: none).
+	// Used by the connection's goroutine only.
+	readDur time.Duration
+	readAt  time.Time
+	// writeAt is when the write deadline was last set to respWriteTimeout
+	// from then (zero: it is something else). Guarded by encMutex.
+	writeAt time.Time
 }
+
+// deadlineSlack is how much shorter than nominal a read or response
+// write deadline may be (it was set at most this long ago).
+const deadlineSlack = time.Second
 
 func newConn(c net.Conn, server *Server) *Conn {
 	rw := server.options.wrapReadWriter(c)
@@ -75,6 +103,7 @@ func newConn(c net.Conn, server *Server) *Conn {
 		server:  server,
 		br:      br,
 		bw:      bw,
+		w:       rw,
 		enabled: make(imap.CapSet),
 	}
 }
@@ -191,7 +220,7 @@ func (c *Conn) serve() {
 		default:
 			readTimeout = cmdReadTimeout
 		}
-		c.setReadTimeout(readTimeout)
+		c.ensureReadTimeout(readTimeout)
 
 		dec := imapwire.NewDecoder(c.br, imapwire.ConnSideServer)
 		dec.MaxSize = maxCommandSize
@@ -202,7 +231,14 @@ func (c *Conn) serve() {
 			break
 		}
 
-		c.setReadTimeout(cmdReadTimeout)
+		// The rest of the command must come within cmdReadTimeout, unless
+		// it is all here already: then reading it cannot wait, and the
+		// next read is the next command's, under readTimeout again.
+		// Commands that read past their line (IDLE, AUTHENTICATE, literals)
+		// set their own deadlines.
+		if !c.commandBuffered() {
+			c.ensureReadTimeout(cmdReadTimeout)
+		}
 		if err := c.readCommand(dec); err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				c.server.logger().Printf("failed to read command: %v", err)
@@ -493,19 +529,63 @@ func (c *Conn) checkState(state imap.ConnState) error {
 }
 
 func (c *Conn) setReadTimeout(dur time.Duration) {
+	now := time.Now()
 	if dur > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(dur))
+		c.conn.SetReadDeadline(now.Add(dur))
 	} else {
 		c.conn.SetReadDeadline(time.Time{})
 	}
+	c.readDur, c.readAt = dur, now
 }
 
+// ensureReadTimeout is setReadTimeout, unless the read deadline is
+// already dur from at most deadlineSlack ago.
+func (c *Conn) ensureReadTimeout(dur time.Duration) {
+	if c.readDur == dur && !c.readAt.IsZero() && time.Since(c.readAt) < deadlineSlack {
+		return
+	}
+	c.setReadTimeout(dur)
+}
+
+// commandBuffered reports whether the read buffer holds a whole command
+// line that does not announce a literal (RFC 3501 4.3: a line ending in
+// "}" may), so parsing the command reads nothing from the network.
+func (c *Conn) commandBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return false
+	}
+	line := bytes.TrimSuffix(b[:i], []byte("\r"))
+	return len(line) > 0 && line[len(line)-1] != '}'
+}
+
+// setWriteTimeout sets the write deadline; encMutex is held.
 func (c *Conn) setWriteTimeout(dur time.Duration) {
 	if dur > 0 {
-		c.conn.SetWriteDeadline(time.Now().Add(dur))
+		now := time.Now()
+		c.conn.SetWriteDeadline(now.Add(dur))
+		if dur == respWriteTimeout {
+			c.writeAt = now
+		} else {
+			c.writeAt = time.Time{}
+		}
 	} else {
 		c.conn.SetWriteDeadline(time.Time{})
+		c.writeAt = time.Time{}
 	}
+}
+
+// ensureWriteTimeout gives the response about to be written its write
+// deadline, respWriteTimeout, unless it already has one set at most
+// deadlineSlack ago. The deadline is not cleared after the response: the
+// next one sets it again before writing, and between responses nothing
+// is written. encMutex is held.
+func (c *Conn) ensureWriteTimeout() {
+	if !c.writeAt.IsZero() && time.Since(c.writeAt) < deadlineSlack {
+		return
+	}
+	c.setWriteTimeout(respWriteTimeout)
 }
 
 func (c *Conn) poll(cmd string) error {
@@ -540,9 +620,7 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 // startResponse is newResponseEncoder into enc, for a writer that reuses
 // one (FETCH writes one response per message). Not in upstream.
 func (conn *Conn) startResponse(enc *responseEncoder) {
-	conn.mutex.Lock()
-	quotedUTF8 := conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
-	conn.mutex.Unlock()
+	quotedUTF8 := conn.quotedUTF8.Load()
 
 	conn.encMutex.Lock() // released by responseEncoder.end
 	// One encoder per connection is enough: responses are written one at a
@@ -557,12 +635,12 @@ func (conn *Conn) startResponse(enc *responseEncoder) {
 	wireEnc.QuotedUTF8 = quotedUTF8
 	wireEnc.NoFlush = conn.batching
 	if !conn.batching {
-		conn.setWriteTimeout(respWriteTimeout)
+		conn.ensureWriteTimeout()
 	} else if conn.batched++; conn.batched%batchDeadlineEvery == 0 {
-		// Setting a deadline costs a clock read and a timer update: in a
-		// batch, where lines reach the socket a buffer at a time, push it
-		// back every so many lines instead of around each one.
-		conn.setWriteTimeout(respWriteTimeout)
+		// Even the clock read of ensureWriteTimeout shows in a batch of
+		// many short lines, which reach the socket a buffer at a time:
+		// look every so many lines instead of at each one.
+		conn.ensureWriteTimeout()
 	}
 	*enc = responseEncoder{
 		Encoder: wireEnc,
@@ -578,21 +656,46 @@ const batchDeadlineEvery = 256
 // function runs, which flushes them. Not in upstream: the library flushed
 // (one write system call) after every line, which dominated the time of a
 // FETCH over a large mailbox.
-func (c *Conn) startBatch() (flush func() error) {
+//
+// With large, the batch writes through a pooled buffer of bigBatchSize
+// instead of the connection's own: a FETCH over a large mailbox then
+// makes a write system call per bigBatchSize bytes rather than per 4 KiB,
+// and an idle connection keeps only the small buffer.
+func (c *Conn) startBatch(large bool) (flush func() error) {
 	c.encMutex.Lock()
 	c.batching = true
 	c.batched = 0
-	c.setWriteTimeout(respWriteTimeout)
+	c.ensureWriteTimeout()
+	if large && c.bw.Buffered() == 0 {
+		big := bigWriters.Get().(*bufio.Writer)
+		big.Reset(c.w)
+		c.smallBW, c.bw = c.bw, big
+	}
 	c.encMutex.Unlock()
 	return func() error {
 		c.encMutex.Lock()
 		defer c.encMutex.Unlock()
 		c.batching = false
-		c.setWriteTimeout(respWriteTimeout)
-		defer c.setWriteTimeout(0)
-		return c.bw.Flush()
+		c.ensureWriteTimeout()
+		err := c.bw.Flush()
+		if c.smallBW != nil {
+			big := c.bw
+			c.bw, c.smallBW = c.smallBW, nil
+			big.Reset(nil)
+			bigWriters.Put(big)
+			if c.spareEnc != nil {
+				// It may point at the pooled buffer: drop that reference.
+				c.spareEnc.Reset(c.bw, imapwire.ConnSideServer)
+			}
+		}
+		return err
 	}
 }
+
+// bigBatchSize is the buffer size of a large batch (see startBatch).
+const bigBatchSize = 64 << 10
+
+var bigWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bigBatchSize) }}
 
 func (enc *responseEncoder) end() {
 	if enc.Encoder == nil {
@@ -600,9 +703,6 @@ func (enc *responseEncoder) end() {
 	}
 	enc.conn.spareEnc = enc.Encoder
 	enc.Encoder = nil
-	if !enc.conn.batching {
-		enc.conn.setWriteTimeout(0)
-	}
 	enc.conn.encMutex.Unlock()
 }
 

@@ -40,6 +40,7 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 	for _, e := range enabled {
 		c.enabled[e] = struct{}{}
 	}
+	c.quotedUTF8.Store(c.enabled.Has(imap.CapIMAP4rev2) || c.enabled.Has(imap.CapUTF8Accept))
 	c.mutex.Unlock()
 
 	enc := newResponseEncoder(c)

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 	}
 
 	w := &FetchWriter{conn: c, options: writerOptions}
-	flush := c.startBatch()
+	flush := c.startBatch(true)
 	err = c.session.Fetch(w, numSet, &options)
 	if ferr := flush(); err == nil {
 		err = ferr
@@ -352,8 +353,58 @@ type FetchWriter struct {
 
 	// Reused by each CreateMessage: one response is written at a time.
 	// Not in upstream.
-	enc responseEncoder
-	rw  FetchResponseWriter
+	enc  responseEncoder
+	rw   FetchResponseWriter
+	line []byte // WriteFlagsResponse's
+}
+
+// WriteFlagsResponse writes the FETCH response of a message whose data
+// items are UID (if uid is not 0), FLAGS (if withFlags) and MODSEQ (if
+// withModSeq), in that order: the bytes CreateMessage and the
+// FetchResponseWriter would write, built first and written at once, with
+// nothing written if a flag is invalid. Not in upstream.
+func (cmd *FetchWriter) WriteFlagsResponse(seqNum uint32, uid imap.UID, withFlags bool, flags []imap.Flag, withModSeq bool, modSeq uint64) error {
+	b := append(cmd.line[:0], "* "...)
+	b = strconv.AppendUint(b, uint64(seqNum), 10)
+	b = append(b, " FETCH ("...)
+	sep := false
+	if uid != 0 {
+		b = append(b, "UID "...)
+		b = strconv.AppendUint(b, uint64(uid), 10)
+		sep = true
+	}
+	if withFlags {
+		if sep {
+			b = append(b, ' ')
+		}
+		b = append(b, "FLAGS ("...)
+		for i, f := range flags {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			var ok bool
+			if b, ok = imapwire.AppendFlag(b, f); !ok {
+				cmd.line = b
+				return fmt.Errorf("imapwire: invalid flag %q", f)
+			}
+		}
+		b = append(b, ')')
+		sep = true
+	}
+	if withModSeq {
+		if sep {
+			b = append(b, ' ')
+		}
+		b = append(b, "MODSEQ ("...) // RFC 7162 3.1.4.1
+		b = strconv.AppendUint(b, modSeq, 10)
+		b = append(b, ')')
+	}
+	b = append(b, ")\r\n"...)
+	cmd.line = b
+	cmd.conn.startResponse(&cmd.enc)
+	err := cmd.enc.Line(b)
+	cmd.enc.end()
+	return err
 }
 
 // CreateMessage writes a FETCH response for a message.

@@ -26,7 +26,7 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) (r
 
 	// The untagged lines (with the OK [CLOSED] of a previous selection)
 	// and the tagged OK leave in one write.
-	flush := c.startBatch()
+	flush := c.startBatch(false)
 	defer func() {
 		if err := flush(); retErr == nil {
 			retErr = err

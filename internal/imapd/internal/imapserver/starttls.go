@@ -45,6 +45,9 @@ func (c *Conn) handleStartTLS(tag string, dec *imapwire.Decoder) error {
 	if err != nil {
 		return err
 	}
+	// The handshake writes with no deadline of its own: clear the
+	// response's, which is not cleared after each response.
+	c.setWriteTimeout(0)
 
 	// Drain buffered data from our bufio.Reader
 	var buf bytes.Buffer
@@ -69,6 +72,7 @@ func (c *Conn) handleStartTLS(tag string, dec *imapwire.Decoder) error {
 	rw := c.server.options.wrapReadWriter(tlsConn)
 	c.br.Reset(rw)
 	c.bw.Reset(rw)
+	c.w = rw
 
 	return nil
 }

@@ -80,6 +80,19 @@ func (enc *Encoder) writeString(s string) *Encoder {
 // CRLF writes a "\r\n" sequence and flushes the buffered writer.
 func (enc *Encoder) CRLF() error {
 	enc.writeString("\r\n")
+	return enc.endLine()
+}
+
+// Line writes line, a whole response line the caller built and checked
+// (ending in CRLF), with one write into the buffer, and flushes as CRLF
+// does. Not in upstream: FETCH of flags writes many such lines, and
+// writing them token by token cost more than building them.
+func (enc *Encoder) Line(line []byte) error {
+	enc.writeBytes(line)
+	return enc.endLine()
+}
+
+func (enc *Encoder) endLine() error {
 	if enc.err != nil {
 		return enc.err
 	}
@@ -247,6 +260,15 @@ func (enc *Encoder) MailboxAttr(attr imap.MailboxAttr) *Encoder {
 		return enc
 	}
 	return enc.writeString(string(attr))
+}
+
+// AppendFlag appends flag to b as Flag writes it; ok is false, and b
+// unchanged, if flag is not a valid flag.
+func AppendFlag(b []byte, flag imap.Flag) (_ []byte, ok bool) {
+	if flag != "\\*" && !isValidFlag(string(flag)) {
+		return b, false
+	}
+	return append(b, flag...), true
 }
 
 // isValidFlag checks whether the provided string satisfies
