@@ -46,36 +46,46 @@ func (s *Store) poll(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for userID := range active {
-		gen, start := s.lookGen(userID), time.Now()
-		boxes, err := s.st.ListMailboxes(ctx, userID)
-		if err != nil {
+		if err := s.look(ctx, userID); err != nil {
 			s.log.Warn("poll mailboxes", "user", userID, "err", err)
-			continue
-		}
-		s.mu.Lock()
-		old := s.lookedAtLocked(userID, boxes, start, gen)
-		stamps := s.users[userID].stamps
-		var stale []*index
-		for id, x := range s.indexes {
-			if x.userID != userID {
-				continue
-			}
-			if st, ok := stamps[id]; !ok || old == nil || st != old[id] {
-				stale = append(stale, x)
-			}
-		}
-		s.mu.Unlock()
-		for _, x := range stale {
-			if err := x.refresh(ctx); err != nil && !errors.Is(err, ErrNoMailbox) {
-				s.log.Warn("poll: refresh index", "mailbox", x.id, "err", err)
-			}
-		}
-		// Without an earlier look there is nothing to compare with: the
-		// change may have come before it, so wake the watchers anyway.
-		if old == nil || !sameStamps(old, stamps) {
-			s.notifyUser(userID)
 		}
 	}
+}
+
+// look reads the user's mailboxes (one store query) and records what it
+// saw (see cachedMailbox), brings the loaded indexes of the mailboxes that
+// changed since the previous look up to date, and wakes the user's
+// watchers if any did.
+func (s *Store) look(ctx context.Context, userID int64) error {
+	gen, start := s.lookGen(userID), time.Now()
+	boxes, err := s.st.ListMailboxes(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("mailbox: look at user %d: %w", userID, err)
+	}
+	s.mu.Lock()
+	old := s.lookedAtLocked(userID, boxes, start, gen)
+	stamps := s.users[userID].stamps
+	var stale []*index
+	for id, x := range s.indexes {
+		if x.userID != userID {
+			continue
+		}
+		if st, ok := stamps[id]; !ok || old == nil || st != old[id] {
+			stale = append(stale, x)
+		}
+	}
+	s.mu.Unlock()
+	for _, x := range stale {
+		if err := x.refresh(ctx); err != nil && !errors.Is(err, ErrNoMailbox) {
+			s.log.Warn("look: refresh index", "mailbox", x.id, "err", err)
+		}
+	}
+	// Without an earlier look there is nothing to compare with: the
+	// change may have come before it, so wake the watchers anyway.
+	if old == nil || !sameStamps(old, stamps) {
+		s.notifyUser(userID)
+	}
+	return nil
 }
 
 func sameStamps(a, b map[int64]stamp) bool {

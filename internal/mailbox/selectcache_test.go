@@ -108,3 +108,37 @@ func TestSelectFromMemory(t *testing.T) {
 	}
 	a.selectBox(t, alice, "renamed").Close()
 }
+
+// TestSelectTakesLook checks that a Select with no recent look at the
+// user's mailboxes takes one, so the next Selects answer from memory
+// before the poller's first look: another process's delivery then shows
+// at the next look, as for an open view, and not before.
+func TestSelectTakesLook(t *testing.T) {
+	long := func(o *Options) { o.PollInterval = time.Hour } // the poller stays out of the way
+	a := newEnv(t, long)
+	b := openEnv(t, a.dir, long)
+	ctx := testCtx(t)
+	alice := a.user(t, "alice")
+	a.append(t, alice, "INBOX", msg("one", "x"), Flags{})
+	if _, _, ok := a.s.cachedMailbox(alice, Inbox); ok {
+		t.Fatal("names cached before any Select")
+	}
+	a.selectBox(t, alice, "INBOX").Close()
+	if _, _, ok := a.s.cachedMailbox(alice, Inbox); !ok {
+		t.Fatal("Select took no look at the user's mailboxes")
+	}
+	if _, err := b.s.Deliver(ctx, []int64{alice}, strings.NewReader(msg("from b", "x")), DeliverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v := a.selectBox(t, alice, "INBOX")
+	if n := len(v.UIDs()); n != 1 {
+		t.Errorf("Select after the look: %d messages, want the look's 1 (answered from memory)", n)
+	}
+	v.Close()
+	a.s.poll(ctx)
+	v = a.selectBox(t, alice, "INBOX")
+	if n := len(v.UIDs()); n != 2 {
+		t.Errorf("Select after the next look: %d messages, want 2", n)
+	}
+	v.Close()
+}

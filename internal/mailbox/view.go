@@ -86,11 +86,22 @@ func (s *Store) Select(ctx context.Context, userID int64, name string) (*View, e
 // changes) looked at the user's mailboxes within 2*PollInterval and the
 // index already holds what that look saw, it answers from memory: the
 // store is not read, and a change another process made since that look
-// shows at the next poll, as it does for a view already open.
+// shows at the next poll, as it does for a view already open. Without
+// such a look it takes one itself, which the poller goes on renewing
+// while the index stays loaded: the Selects until the poller's first look
+// (up to PollInterval later) answer from memory too.
 func (s *Store) selectIndex(ctx context.Context, userID int64, name string) (*index, error) {
 	cname, err := CanonicalName(name)
 	if err != nil {
 		return nil, err
+	}
+	if !s.lookedRecently(userID) {
+		if err := s.ready(ctx, userID); err != nil {
+			return nil, err
+		}
+		if err := s.look(ctx, userID); err != nil {
+			return nil, err
+		}
 	}
 	if id, st, ok := s.cachedMailbox(userID, cname); ok {
 		x, err := s.acquire(userID, id)
@@ -133,6 +144,15 @@ func (s *Store) selectIndex(ctx context.Context, userID int64, name string) (*in
 		return nil, err
 	}
 	return x, nil
+}
+
+// lookedRecently reports whether the user's mailbox names are cached from
+// a look recent enough for cachedMailbox.
+func (s *Store) lookedRecently(userID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[userID]
+	return u != nil && u.ready && u.names != nil && !s.closed && time.Since(u.looked) <= 2*s.opts.PollInterval
 }
 
 // Close ends the view.

@@ -187,8 +187,8 @@ func settle(name string, root int) {
 	for time.Since(start) < time.Minute {
 		time.Sleep(250 * time.Millisecond)
 		t := treeCPU(root)
-		if t-prev < 1 { // under one 10 ms tick in 250 ms
-			logf("%s: settled after %v (%d ms of CPU)", name, time.Since(start).Round(time.Millisecond), (t-t0)*10)
+		if t-prev < 1 { // under one 10 ms tick in 250 ms (or processes left)
+			logf("%s: settled after %v (%d ms of CPU)", name, time.Since(start).Round(time.Millisecond), max(t-t0, 0)*10)
 			return
 		}
 		prev = t

@@ -7,16 +7,16 @@
 // median of -runs runs of: SELECT INBOX on a fresh connection (for Dovecot
 // after a first, indexing SELECT, which is reported apart), NOOP on an open
 // connection before and after SELECT (the round-trip floor, 4 × -runs runs,
-// as SELECT again on that connection), UID FETCH 1:*
+// as SELECT again on that connection) and right after LOGIN (the floor of
+// SELECT right after LOGIN), UID FETCH 1:*
 // (UID FLAGS), UID SEARCH HEADER Subject, UID SEARCH BODY; the server's
 // memory per idle connection (-idle connections logged in, INBOX selected,
 // in IDLE: the delta of the server's VmRSS, summed over Dovecot's process
 // tree, divided by their number); and APPEND throughput from 10 concurrent
 // clients into a new mailbox, per band of 10,000 messages.
 //
-// Before the timed runs each server is left to finish the background work
-// its first SELECT started (see settle), so both are measured in their
-// steady state.
+// Before the timed runs each server is brought to its steady state the same
+// way (see steady).
 //
 // Dovecot is started as root with a throwaway configuration; its mail
 // processes run as nobody.
@@ -51,6 +51,7 @@ type results struct {
 	selectT, fetch, search, bodySrch time.Duration
 	reselect                         time.Duration // SELECT again on an open connection
 	noop, noopSelected               time.Duration // NOOP on an open connection: the round-trip floor
+	noopLogin                        time.Duration // NOOP right after LOGIN: the floor under SELECT right after LOGIN
 	fetchLines                       int
 	searchHits, bodyHits             int
 	idleRSS, idlePSS                 float64 // KiB per connection
@@ -134,7 +135,9 @@ func benchOurs(dir, bin string, n, idle, appendN, runs int, pprofAddr string, pr
 		return nil, err
 	}
 	pid := cmd.Process.Pid
-	settle(r.name, pid)
+	if err := steady(r.name, addr, pid); err != nil {
+		return nil, err
+	}
 	if err := measure(r, g, addr, n, idle, appendN, runs, func() (int64, int64) {
 		// Have the server hand freed memory back first (see crashsrv).
 		cmd.Process.Signal(syscall.SIGUSR1)
@@ -173,20 +176,29 @@ func benchDovecot(dir string, n, idle, appendN, runs int, g *generator) (*result
 	if r.coldSelect, err = timeSelect(addr); err != nil {
 		return nil, err
 	}
-	// Maildir directories changed less than a second before a sync leave
-	// Dovecot's index "dirty", and it then rescans the directories on each
-	// SELECT until a sync sees them settled: let them settle, and sync once
-	// more, so the timed SELECTs are Dovecot's steady state.
-	time.Sleep(2 * time.Second)
-	if _, err := timeSelect(addr); err != nil {
+	pid := cmd.Process.Pid
+	if err := steady(r.name, addr, pid); err != nil {
 		return nil, err
 	}
-	pid := cmd.Process.Pid
-	settle(r.name, pid)
 	if err := measure(r, g, addr, n, idle, appendN, runs, func() (int64, int64) { return treeMemory(pid) }); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// steady brings a server whose mailbox a first SELECT loaded to its steady
+// state, the same way for both: two seconds, one more SELECT, then until
+// it is idle (see settle). Maildir directories changed less than a second
+// before a sync leave Dovecot's index "dirty", and it then rescans the
+// directories on each SELECT until a sync sees them settled; our server
+// looks at a user's mailboxes every half second while it has them loaded.
+func steady(name, addr string, pid int) error {
+	time.Sleep(2 * time.Second)
+	if _, err := timeSelect(addr); err != nil {
+		return err
+	}
+	settle(name, pid)
+	return nil
 }
 
 func freePort() (int, error) {
@@ -203,13 +215,18 @@ func logf(format string, args ...any) {
 }
 
 func timeSelect(addr string) (time.Duration, error) {
+	return timeAfterLogin(addr, "SELECT INBOX")
+}
+
+// timeAfterLogin times command sent right after LOGIN on a new connection.
+func timeAfterLogin(addr, command string) (time.Duration, error) {
 	c, err := login(addr, benchUser, benchPassword)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	start := time.Now()
-	if _, err := c.cmd("SELECT INBOX", nil); err != nil {
+	if _, err := c.cmd(command, nil); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
@@ -241,6 +258,9 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 	var err error
 	logf("%s: SELECT", r.name)
 	if r.selectT, err = median(runs, func() (time.Duration, error) { return timeSelect(addr) }); err != nil {
+		return err
+	}
+	if r.noopLogin, err = median(runs, func() (time.Duration, error) { return timeAfterLogin(addr, "NOOP") }); err != nil {
 		return err
 	}
 	c, err := login(addr, benchUser, benchPassword)
@@ -281,7 +301,7 @@ func measure(r *results, g *generator, addr string, n, idle, appendN, runs int, 
 		return err
 	}
 	r.fetchLines /= runs
-	logf("%s: NOOP %v (selected: %v), SELECT %v (again: %v), FETCH %v (%d lines)", r.name, r.noop, r.noopSelected, r.selectT, r.reselect, r.fetch, r.fetchLines)
+	logf("%s: NOOP %v (selected: %v, right after LOGIN: %v), SELECT %v (again: %v), FETCH %v (%d lines)", r.name, r.noop, r.noopSelected, r.noopLogin, r.selectT, r.reselect, r.fetch, r.fetchLines)
 	logf("%s: SEARCH HEADER", r.name)
 	if r.search, err = median(runs, timed("UID SEARCH HEADER Subject "+subjectTerm, func(l []byte) { r.searchHits = max(r.searchHits, searchCount(l)) })); err != nil {
 		return err

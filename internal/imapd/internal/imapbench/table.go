@@ -52,6 +52,8 @@ func printTable(w io.Writer, n, idle int, rs []*results) {
 	row("NOOP on an open connection (round-trip floor)", f, rf, "")
 	f, rf = dur(func(r *results) time.Duration { return r.noopSelected })
 	row("NOOP with INBOX selected", f, rf, "")
+	f, rf = dur(func(r *results) time.Duration { return r.noopLogin })
+	row("NOOP right after LOGIN (floor of the next row)", f, rf, "")
 	f, rf = dur(func(r *results) time.Duration { return r.selectT })
 	row("SELECT INBOX (warm, right after LOGIN)", f, rf, "≤ 0.5")
 	f, rf = dur(func(r *results) time.Duration { return r.reselect })
