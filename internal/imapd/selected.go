@@ -11,8 +11,25 @@ import (
 
 var errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only (EXAMINE)"}
 
+// SelectReplaces marks Select as closing the selected mailbox itself
+// (imapserver.SessionSelectReplaces).
+func (ss *session) SelectReplaces() {}
+
+// Select implements SELECT and EXAMINE. A mailbox already selected is
+// closed (RFC 3501 6.3.1: even if this selection fails) once the new one
+// is open: selecting the same mailbox again then keeps its index's caches
+// (search filters), which the last view's close would drop.
 func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
-	ss.closeView()
+	old := ss.view
+	ss.view = nil
+	ss.closeView() // the saved search result
+	if old != nil {
+		defer func() {
+			if err := old.Close(); err != nil {
+				ss.srv.log.Warn("imap close view", "err", err)
+			}
+		}()
+	}
 	ctx, cancel := ss.ctx()
 	defer cancel()
 	v, err := ss.srv.opts.Mailboxes.Select(ctx, ss.user.ID, canonicalName(name))

@@ -34,8 +34,10 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) (r
 	}()
 
 	if c.state == imap.ConnStateSelected {
-		if err := c.session.Unselect(); err != nil {
-			return err
+		if _, ok := c.session.(SessionSelectReplaces); !ok {
+			if err := c.session.Unselect(); err != nil {
+				return err
+			}
 		}
 		c.state = imap.ConnStateAuthenticated
 		err := c.writeStatusResp("", &imap.StatusResponse{

@@ -47,6 +47,17 @@ func (kind NumKind) wire() imapwire.NumKind {
 	return imapwire.NumKind(kind)
 }
 
+// SessionSelectReplaces is a Session whose Select, called while a mailbox
+// is selected, closes that mailbox itself, whether or not the new
+// selection succeeds: handleSelect then does not call Unselect first, and
+// the session can open the new mailbox before letting go of the old one
+// (selecting the same mailbox again keeps what the two share). Not in
+// upstream.
+type SessionSelectReplaces interface {
+	Session
+	SelectReplaces()
+}
+
 // Session is an IMAP session.
 type Session interface {
 	Close() error
