@@ -58,6 +58,10 @@ func FuzzCommand(f *testing.F) {
 		"a UNSELECT",
 		"a UNAUTHENTICATE",
 		"a SEARCH {20}\r\nabc",
+		"a UID FETCH 1:* (UID FLAGS MODSEQ)",
+		"a FETCH 1 (UID)",
+		"a SELECT INBOX\r\nb SELECT Nope\r\nc FETCH 1 FLAGS",
+		"a EXAMINE INBOX (CONDSTORE)\r\nb FETCH 1:* (FLAGS) (CHANGEDSINCE 1)",
 	} {
 		f.Add(s)
 	}
