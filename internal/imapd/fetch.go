@@ -24,7 +24,7 @@ var msgBufs = sync.Pool{New: func() any {
 }}
 
 func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	uids, err := ss.resolve(numSet)
+	uids, err := ss.resolveShared(numSet)
 	if err != nil {
 		return err
 	}

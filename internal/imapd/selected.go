@@ -150,6 +150,21 @@ func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error 
 // (RFC 9051 6.4.4 says such sets are invalid); a UID set simply skips UIDs
 // that do not exist (RFC 3501 6.4.8).
 func (ss *session) resolve(numSet imap.NumSet) ([]uint32, error) {
+	uids, err := ss.resolveShared(numSet)
+	if err != nil {
+		return nil, err
+	}
+	if set, ok := numSet.(imap.UIDSet); ok && len(set) == 1 && !imap.IsSearchRes(set) {
+		uids = slices.Clone(uids)
+	}
+	return uids, nil
+}
+
+// resolveShared is resolve for a caller that only reads the result before
+// the view's next Sync (FETCH): a single UID range is then a part of the
+// view's own UID slice, not a copy of it (400 KB for 1:* over 100,000
+// messages).
+func (ss *session) resolveShared(numSet imap.NumSet) ([]uint32, error) {
 	uids := ss.view.UIDs()
 	switch set := numSet.(type) {
 	case imap.SeqSet:
@@ -187,15 +202,15 @@ func (ss *session) resolve(numSet imap.NumSet) ([]uint32, error) {
 		}
 		maxUID := uids[len(uids)-1]
 		if len(set) == 1 {
-			// One range (1:* and the like): a copy of part of the view,
-			// already sorted.
+			// One range (1:* and the like): part of the view, already
+			// sorted (capped: an append copies).
 			lo, hi := uidRange(set[0], maxUID)
 			i, _ := slices.BinarySearch(uids, lo)
 			j, found := slices.BinarySearch(uids[i:], hi)
 			if found {
 				j++
 			}
-			return slices.Clone(uids[i : i+j]), nil
+			return uids[i : i+j : i+j], nil
 		}
 		var out []uint32
 		for _, r := range set {
