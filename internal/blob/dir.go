@@ -43,6 +43,12 @@ type Dir struct {
 	run     string
 	runLeft int
 
+	// syncFS, if set, makes everything written to root's filesystem
+	// durable at once (syncfs(2)); dev is that filesystem's device.
+	// SyncPending uses it for groups of files (see newFSSync).
+	syncFS func() error
+	dev    uint64
+
 	// step, if set, is told each durability step of Put; tests use it.
 	step func(name, path string)
 	// key, if set, replaces newKey; tests use it to choose the leaf.
@@ -71,6 +77,7 @@ func OpenDir(dir string) (*Dir, error) {
 	if err := d.fanOut(); err != nil {
 		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
 	}
+	d.syncFS, d.dev = newFSSync(root)
 	return d, nil
 }
 

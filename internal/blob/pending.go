@@ -33,9 +33,7 @@ type Pending struct {
 	parents []string // directories whose new entries (fan-out levels) need an fsync
 }
 
-// maxSyncWorkers bounds the fsyncs SyncPending runs at once. Concurrent
-// fsyncs of files on one filesystem share journal commits, so a batch
-// costs about one commit rather than one per file.
+// maxSyncWorkers bounds the fsyncs SyncPending runs at once.
 const maxSyncWorkers = 32
 
 // PutPending writes r to a new file under a new key, without fsyncing it
@@ -109,7 +107,8 @@ func (d *Dir) makeDirs(leaf string) ([]string, error) {
 
 // SyncPending makes ps durable: it fsyncs their files and, once each, the
 // directories holding one of them or one of their new fan-out directories,
-// all concurrently. It closes the files. On error none of ps may be taken
+// all concurrently; a group of two or more on Linux is made durable by one
+// syncfs(2) of the filesystem instead (see syncGroup). It closes the files. On error none of ps may be taken
 // as durable; the caller should DiscardPending them all.
 func (d *Dir) SyncPending(ctx context.Context, ps []*Pending) error {
 	if err := ctx.Err(); err != nil {
@@ -134,9 +133,13 @@ func (d *Dir) SyncPending(ctx context.Context, ps []*Pending) error {
 			leaves = append(leaves, p.leaf)
 		}
 	}
+	if len(ps) > 1 && d.syncGroup(ps) {
+		d.markReady(leaves)
+		return nil
+	}
 	// Files and directories are fsynced in one concurrent round: nothing
 	// names the files until every fsync has returned, so their order
-	// does not matter, and one round costs about one journal commit.
+	// does not matter.
 	errs := make([]error, len(ps)+len(dirs))
 	parallel(len(ps)+len(dirs), func(i int) {
 		if i >= len(ps) {
@@ -162,12 +165,47 @@ func (d *Dir) SyncPending(ctx context.Context, ps []*Pending) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("blob: sync: %w", err)
 	}
+	d.markReady(leaves)
+	return nil
+}
+
+// syncGroup makes a group of pending files and their directory entries
+// durable with one syncfs(2) of the store's filesystem, where that is
+// trusted (see newFSSync) and every file is on that filesystem, and closes
+// them. It reports false, leaving everything as it was, when it cannot or
+// syncfs fails: the caller then fsyncs each file and directory, which
+// also tells which of them a reported write error concerns.
+func (d *Dir) syncGroup(ps []*Pending) bool {
+	if d.syncFS == nil {
+		return false
+	}
+	for _, p := range ps {
+		if dev, ok := deviceOf(p.f); !ok || dev != d.dev {
+			return false
+		}
+	}
+	if err := d.syncFS(); err != nil {
+		return false
+	}
+	d.trace("syncfs", d.root)
+	for _, p := range ps {
+		// The data is durable; a failing close cannot undo that.
+		_ = p.f.Close()
+		p.f = nil
+	}
+	return true
+}
+
+// markReady records leaf directories whose entries are durable.
+func (d *Dir) markReady(leaves []string) {
+	if len(leaves) == 0 {
+		return
+	}
 	d.mu.Lock()
 	for _, l := range leaves {
 		d.ready[l] = true
 	}
 	d.mu.Unlock()
-	return nil
 }
 
 // DiscardPending removes a pending blob (or one synced whose row could not

@@ -20,6 +20,96 @@ import (
 // made durable), and that the blobs read back.
 func TestPendingSyncSteps(t *testing.T) {
 	d := openTestDir(t)
+	d.syncFS = nil // the fsync-per-file path; syncfs has its own test
+	checkPendingSyncSteps(t, d)
+}
+
+// TestPendingSyncfsFailureFallsBack: when syncfs fails, each file and
+// directory is fsynced as without it.
+func TestPendingSyncfsFailureFallsBack(t *testing.T) {
+	d := openTestDir(t)
+	calls := 0
+	d.syncFS = func() error { calls++; return errors.New("injected syncfs failure") }
+	checkPendingSyncSteps(t, d)
+	if calls != 1 {
+		t.Errorf("syncfs called %d times, want 1", calls)
+	}
+}
+
+// TestPendingSyncfs: on Linux 5.8 or later a group of pending blobs is
+// made durable by one syncfs of the store's filesystem, with no fsync per
+// file, and reads back; a single blob is still fsynced with its
+// directories.
+func TestPendingSyncfs(t *testing.T) {
+	d := openTestDir(t)
+	if d.syncFS == nil {
+		t.Skip("syncfs(2) is not trusted on this system (Linux 5.8 or later only)")
+	}
+	ctx := context.Background()
+	var steps []string
+	d.step = func(name, path string) {
+		if name != "create" {
+			steps = append(steps, name+" "+path)
+		}
+	}
+	var ps []*Pending
+	for i := range 4 {
+		p, err := d.PutPending(ctx, strings.NewReader(fmt.Sprintf("body %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	if err := d.SyncPending(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 1 || steps[0] != "syncfs "+d.root {
+		t.Fatalf("steps %q, want one syncfs of the root", steps)
+	}
+	for i, p := range ps {
+		if p.f != nil {
+			t.Errorf("file of %s left open", p.Key)
+		}
+		r, err := d.Open(ctx, p.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		_ = r.Close()
+		if want := fmt.Sprintf("body %d", i); string(got) != want {
+			t.Errorf("read %q, want %q", got, want)
+		}
+	}
+	if err := d.SyncPending(ctx, ps[:2]); err == nil {
+		t.Error("second SyncPending of the same blobs succeeded")
+	}
+	// The leaves are known durable now: a new blob in one needs no
+	// parent fsync.
+	_, leaf := d.path(ps[0].Key)
+	d.mu.Lock()
+	ready := d.ready[leaf]
+	d.mu.Unlock()
+	if !ready {
+		t.Errorf("leaf %s not marked durable after syncfs", leaf)
+	}
+	steps = nil
+	one, err := d.PutPending(ctx, strings.NewReader("alone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SyncPending(ctx, []*Pending{one}); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := d.path(one.Key)
+	if !slices.Contains(steps, "fsync "+file) || slices.ContainsFunc(steps, func(s string) bool { return strings.HasPrefix(s, "syncfs") }) {
+		t.Errorf("a single blob: steps %q, want its own fsync and no syncfs", steps)
+	}
+}
+
+// checkPendingSyncSteps checks that SyncPending fsyncs every file and
+// every directory holding a new entry once.
+func checkPendingSyncSteps(t *testing.T, d *Dir) {
+	t.Helper()
 	ctx := context.Background()
 	var mu sync.Mutex
 	var steps [][2]string
