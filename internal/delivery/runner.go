@@ -178,7 +178,7 @@ func New(opts Options) (*Runner, error) {
 	r := &Runner{opts: opts, q: opts.Queue, log: opts.Logger, owner: owner, lease: opts.Lease, dns: res,
 		finishC: make(chan struct{}, 1), slots: make(chan struct{}, 4*opts.Batch)}
 	r.sched = newScheduler(opts.Concurrency, opts.PerDomain, r.runSession)
-	r.sign = newSigner(opts.Domains, time.Now)
+	r.sign = newSigner(opts.Domains)
 	return r, nil
 }
 

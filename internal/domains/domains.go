@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cabalmail/cabalmail/internal/dkim"
 	"github.com/cabalmail/cabalmail/internal/store"
@@ -71,6 +72,9 @@ type Options struct {
 type Service struct {
 	st   store.Store
 	opts Options
+
+	keyMu sync.Mutex
+	keys  map[string]apexKey // by apex, see apexKey
 }
 
 // DefaultSelector is the DKIM selector of new apexes when none is

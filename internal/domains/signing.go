@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cabalmail/cabalmail/internal/store"
 )
@@ -29,12 +30,46 @@ func (s *Service) SigningDomain(ctx context.Context, fromDomain string) (Signing
 	if !ok || apex == "" {
 		return Signing{}, fmt.Errorf("domains: signing domain %q: not a subdomain of an apex: %w", fromDomain, store.ErrNotFound)
 	}
-	dom, err := s.st.DomainByApex(ctx, apex)
+	dom, err := s.apexKey(ctx, apex)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Signing{}, fmt.Errorf("domains: signing domain %q: apex %s is not configured: %w", fromDomain, apex, err)
 		}
 		return Signing{}, fmt.Errorf("domains: signing domain %q: %w", fromDomain, err)
 	}
-	return Signing{Domain: d, Selector: dom.DKIMSelector, KeyPEM: dom.DKIMKeyPEM}, nil
+	return Signing{Domain: d, Selector: dom.selector, KeyPEM: dom.keyPEM}, nil
+}
+
+// keyTTL is how long an apex's selector and key are reused without asking
+// the store again: every submitted and every delivered message asks, and
+// a key replaced or an apex removed shows within a second.
+const keyTTL = time.Second
+
+type apexKey struct {
+	selector, keyPEM string
+	at               time.Time
+}
+
+// apexKey returns the apex's DKIM selector and key, from the cache when
+// read within keyTTL. Failures are not cached.
+func (s *Service) apexKey(ctx context.Context, apex string) (apexKey, error) {
+	now := time.Now()
+	s.keyMu.Lock()
+	k, ok := s.keys[apex]
+	s.keyMu.Unlock()
+	if ok && now.Sub(k.at) >= 0 && now.Sub(k.at) < keyTTL {
+		return k, nil
+	}
+	dom, err := s.st.DomainByApex(ctx, apex)
+	if err != nil {
+		return apexKey{}, err
+	}
+	k = apexKey{selector: dom.DKIMSelector, keyPEM: dom.DKIMKeyPEM, at: now}
+	s.keyMu.Lock()
+	if s.keys == nil || len(s.keys) > 1000 {
+		s.keys = map[string]apexKey{}
+	}
+	s.keys[apex] = k
+	s.keyMu.Unlock()
+	return k, nil
 }
