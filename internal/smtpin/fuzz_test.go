@@ -93,3 +93,53 @@ func FuzzSession(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanChunk checks scanChunk, fed in pieces of fuzzed sizes, against
+// the rules applied octet by octet: the same verdict and the same reply
+// (bare CR or LF, or line too long: whichever comes first).
+func FuzzScanChunk(f *testing.F) {
+	f.Add([]byte("a\r\nb\r\n"), uint8(1))
+	f.Add([]byte("a\rb\r\n"), uint8(2))
+	f.Add([]byte(strings.Repeat("x", 999)+"\r\r\n"), uint8(7))
+	f.Add([]byte("x\r"), uint8(1))
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		want := scanOctets(in)
+		var got *reply
+		prev, line := byte(0), 0
+		for rest, n := in, int(step)%17+1; len(rest) > 0 && got == nil; n = n%17 + 1 {
+			k := min(n, len(rest))
+			prev, line, got = scanChunk(rest[:k], prev, line)
+			rest = rest[k:]
+		}
+		if got == nil && prev == '\r' {
+			got = &replyBareNewline
+		}
+		if got != want {
+			t.Fatalf("scanChunk(%q) = %+v, want %+v", in, got, want)
+		}
+	})
+}
+
+// scanOctets applies the DATA rules octet by octet.
+func scanOctets(in []byte) *reply {
+	var prev byte
+	line := 0
+	for _, c := range in {
+		switch {
+		case c == '\n' && prev != '\r', prev == '\r' && c != '\n':
+			return &replyBareNewline
+		}
+		if c != '\r' && c != '\n' {
+			if line++; line > maxLine-2 {
+				return &replyLongLine
+			}
+		} else if c == '\n' {
+			line = 0
+		}
+		prev = c
+	}
+	if prev == '\r' {
+		return &replyBareNewline
+	}
+	return nil
+}

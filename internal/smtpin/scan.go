@@ -1,6 +1,7 @@
 package smtpin
 
 import (
+	"bytes"
 	"errors"
 	"io"
 
@@ -25,23 +26,9 @@ func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
-		for _, c := range buf[len(buf) : len(buf)+n] {
-			switch {
-			case c == '\n' && prev != '\r':
-				return nil, &replyBareNewline
-			case prev == '\r' && c != '\n':
-				return nil, &replyBareNewline
-			}
-			switch c {
-			case '\n':
-				line = 0
-			case '\r':
-			default:
-				if line++; line > maxLine-2 {
-					return nil, &replyLongLine
-				}
-			}
-			prev = c
+		var bad *reply
+		if prev, line, bad = scanChunk(buf[len(buf):len(buf)+n], prev, line); bad != nil {
+			return nil, bad
 		}
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
@@ -63,4 +50,51 @@ func scanMessage(r io.Reader, max int64) ([]byte, *reply) {
 			return nil, &replyLocalError
 		}
 	}
+}
+
+// scanChunk checks the next octets p of a message against the rules of
+// scanMessage, given the octet before them (prev) and the length of the
+// line they continue. It returns the new prev and line length, or the
+// reply for the first violation. It looks for line ends with
+// bytes.IndexByte rather than octet by octet: this runs over every
+// message the MX receives.
+func scanChunk(p []byte, prev byte, line int) (byte, int, *reply) {
+	for len(p) > 0 {
+		nl := bytes.IndexByte(p, '\n')
+		seg := p // up to the next LF, which it does not hold
+		if nl >= 0 {
+			seg = p[:nl]
+		}
+		if len(seg) > 0 {
+			if prev == '\r' {
+				return 0, 0, &replyBareNewline // a CR not followed by LF
+			}
+			// Only the last octet may be a CR: of a CRLF, or of one
+			// split between two reads.
+			if cr := bytes.IndexByte(seg, '\r'); cr >= 0 && cr < len(seg)-1 {
+				if line+cr > maxLine-2 {
+					return 0, 0, &replyLongLine // the line was too long before the CR
+				}
+				return 0, 0, &replyBareNewline
+			}
+			n := len(seg)
+			if seg[n-1] == '\r' {
+				n--
+			}
+			if line+n > maxLine-2 {
+				return 0, 0, &replyLongLine
+			}
+			line += n
+			prev = seg[len(seg)-1]
+		}
+		if nl < 0 {
+			break
+		}
+		if prev != '\r' {
+			return 0, 0, &replyBareNewline // an LF not preceded by CR
+		}
+		prev, line = '\n', 0
+		p = p[nl+1:]
+	}
+	return prev, line, nil
 }
