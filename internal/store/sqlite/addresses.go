@@ -111,10 +111,17 @@ func insertHolding(ctx context.Context, tx *sql.Tx, addressID int64, h store.Hol
 // The holdings come from a LEFT JOIN, so an address without holders still
 // yields its row (with NULL holding columns); users are joined to the
 // holdings only, as holdingsQuery does.
+// addressByNameQuery finds the address by its unique index, then its
+// holdings by their primary key and each holder by ID. (A nested
+// "LEFT JOIN (holdings JOIN users)" made SQLite materialize the join of
+// every holding with its user for each look-up: a scan of the whole
+// holdings table per RCPT.) Holdings always have their user (foreign key,
+// ON DELETE CASCADE), so the outer join of users loses nothing.
 const addressByNameQuery = `SELECT ` + addressColumns + `,
 		h.user_id, u.name, h.comment, h.favorite, h.created_at, h.received, h.last_received
 	FROM addresses a
-	LEFT JOIN (holdings h JOIN users u ON u.id = h.user_id) ON h.address_id = a.id
+	LEFT JOIN holdings h ON h.address_id = a.id
+	LEFT JOIN users u ON u.id = h.user_id
 	WHERE a.address = ?
 	ORDER BY h.created_at, u.name`
 
