@@ -19,9 +19,11 @@
 // committed. With any Store they can run their Puts concurrently (each
 // costs two fsyncs) and commit all the rows in one transaction. Dir also
 // offers a batch-friendly form (pending.go): PutPending writes a blob
-// without fsync, and SyncPending makes a whole group durable at once, its
-// files fsynced concurrently and each directory once, before the caller
-// commits the rows naming them. Put itself holds no lock across I/O, so
+// without fsync, and SyncPending makes a whole group durable at once
+// before the caller commits the rows naming them: on Linux 5.8 or later
+// with one syncfs(2) of the filesystem (one journal commit and one device
+// flush for all the files and their directory entries), elsewhere or for
+// a single blob by fsyncing the files concurrently and each directory once. Put itself holds no lock across I/O, so
 // concurrent Puts do not wait for each other.
 //
 // A crash between Put and the index commit leaves a blob no row names;
