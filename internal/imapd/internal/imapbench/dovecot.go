@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -176,24 +178,54 @@ func tree(root int) []int {
 }
 
 // settle waits, at most a minute, until the server (root and its
-// descendants) has gone a quarter of a second using under 3% of a CPU:
-// background work its first SELECT started (our header cache, Dovecot's
-// index writes) then no longer competes with the timed commands, which
-// measure the steady state of both servers alike.
+// descendants) has gone a quarter of a second using under 3% of a CPU and
+// the whole machine has been at least 90% idle meanwhile: background work
+// its first SELECT started (our header cache, Dovecot's index writes) and
+// the kernel's writeback of what the fill wrote then no longer compete
+// with the timed commands, which measure the steady state of both servers
+// alike. It starts with sync(2) and a garbage collection of this client,
+// so neither side's timings carry the fill's leftovers.
 func settle(name string, root int) {
+	syscall.Sync()
+	runtime.GC()
 	start := time.Now()
 	t0 := treeCPU(root)
 	prev := t0
+	busy0, total0 := machineCPU()
 	for time.Since(start) < time.Minute {
 		time.Sleep(250 * time.Millisecond)
 		t := treeCPU(root)
-		if t-prev < 1 { // under one 10 ms tick in 250 ms (or processes left)
+		busy, total := machineCPU()
+		idle := total > total0 && float64(busy-busy0) <= 0.1*float64(total-total0)
+		if t-prev < 1 && idle { // under one 10 ms tick in 250 ms (or processes left)
 			logf("%s: settled after %v (%d ms of CPU)", name, time.Since(start).Round(time.Millisecond), max(t-t0, 0)*10)
 			return
 		}
-		prev = t
+		prev, busy0, total0 = t, busy, total
 	}
 	logf("%s: still busy after a minute, going on", name)
+}
+
+// machineCPU returns the busy and total clock ticks of all CPUs from
+// /proc/stat (idle and iowait count as not busy).
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
 }
 
 // procField reads a "Name:   123 kB" field of a /proc file.
