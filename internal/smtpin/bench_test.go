@@ -11,11 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/cabalmail/cabalmail/internal/benchutil"
 )
 
 // BenchmarkSMTPSource runs Postfix's smtp-source against our MX and against
@@ -83,38 +84,7 @@ func BenchmarkSMTPSource(b *testing.B) {
 // second (the kernel's writeback and discards of removed files done), so
 // neither server's run carries the other's leftover work.
 func settleDisk() {
-	syscall.Sync()
-	busy0, total0 := machineTicks()
-	for start := time.Now(); time.Since(start) < 30*time.Second; {
-		time.Sleep(250 * time.Millisecond)
-		busy, total := machineTicks()
-		if total > total0 && float64(busy-busy0) <= 0.1*float64(total-total0) {
-			return
-		}
-		busy0, total0 = busy, total
-	}
-}
-
-// machineTicks returns the busy and total clock ticks of all CPUs from
-// /proc/stat (idle and iowait count as not busy).
-func machineTicks() (busy, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 6 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total
+	benchutil.SyncAndWaitIdle(30 * time.Second)
 }
 
 type loadResult struct {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cabalmail/cabalmail/internal/benchutil"
 )
 
 // dovecotUID is the system user Dovecot's mail processes run as: Dovecot
@@ -191,41 +193,18 @@ func settle(name string, root int) {
 	start := time.Now()
 	t0 := treeCPU(root)
 	prev := t0
-	busy0, total0 := machineCPU()
+	busy0, total0 := benchutil.MachineTicks()
 	for time.Since(start) < time.Minute {
 		time.Sleep(250 * time.Millisecond)
 		t := treeCPU(root)
-		busy, total := machineCPU()
-		idle := total > total0 && float64(busy-busy0) <= 0.1*float64(total-total0)
-		if t-prev < 1 && idle { // under one 10 ms tick in 250 ms (or processes left)
+		busy, total := benchutil.MachineTicks()
+		if t-prev < 1 && benchutil.Idle(busy0, total0, busy, total) { // under one 10 ms tick in 250 ms (or processes left)
 			logf("%s: settled after %v (%d ms of CPU)", name, time.Since(start).Round(time.Millisecond), max(t-t0, 0)*10)
 			return
 		}
 		prev, busy0, total0 = t, busy, total
 	}
 	logf("%s: still busy after a minute, going on", name)
-}
-
-// machineCPU returns the busy and total clock ticks of all CPUs from
-// /proc/stat (idle and iowait count as not busy).
-func machineCPU() (busy, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 6 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total
 }
 
 // procField reads a "Name:   123 kB" field of a /proc file.
