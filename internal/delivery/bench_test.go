@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cabalmail/cabalmail/internal/benchutil"
 	"github.com/cabalmail/cabalmail/internal/maillog"
 	"github.com/cabalmail/cabalmail/internal/queue"
 )
@@ -75,6 +76,7 @@ func BenchmarkDrainToSink(b *testing.B) {
 				o.MailLog = maillog.New(&logged)
 			})
 			fillQueue(b, e.q, benchMessages)
+			benchutil.SyncAndWaitIdle(30 * time.Second)
 			b.StartTimer()
 			start := time.Now()
 			e.start()
@@ -116,6 +118,7 @@ in_flow_delay = 0`, portOf(sink)), fmt.Sprintf("127.0.0.1:%d inet n - n - - smtp
 			p.run("postconf", "-c", filepath.Join(p.dir, "conf"), "-e", "defer_transports =")
 			p.run("postfix", "-c", filepath.Join(p.dir, "conf"), "reload")
 			time.Sleep(time.Second) // let the reload settle before the clock starts
+			benchutil.SyncAndWaitIdle(30 * time.Second)
 			b.StartTimer()
 			start := time.Now()
 			p.run("postqueue", "-c", filepath.Join(p.dir, "conf"), "-f")
