@@ -20,6 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/cabalmail/cabalmail/internal/postfixtest"
 	"github.com/cabalmail/cabalmail/internal/queue"
 )
 
@@ -43,8 +44,8 @@ func needPostfix(t testing.TB, names ...string) {
 	if os.Geteuid() != 0 {
 		t.Skip("running a private Postfix needs root")
 	}
-	if _, err := os.Stat("/etc/postfix/master.cf"); err != nil {
-		t.Skipf("postfix: no /etc/postfix/master.cf: %v", err)
+	if _, err := os.Stat(postfixtest.StockMasterCF); err != nil {
+		t.Skipf("postfix: %v", err)
 	}
 }
 
@@ -72,41 +73,9 @@ func startPostfix(t testing.TB, extraMain string, master ...string) *postfixMX {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "conf")
-	for _, d := range []string{"conf", "queue", "data", "vmail"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stock, err := os.ReadFile("/etc/postfix/master.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mcf []string
-	for _, l := range strings.Split(string(stock), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "smtp" && f[1] == "inet" {
-			continue // the stock port 25 listener
-		}
-		mcf = append(mcf, l)
-	}
-	mcf = append(mcf, master...)
-	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(mcf, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-maillog_file = %[1]s/maillog
-maillog_file_prefixes = %[1]s
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = mx.remote.test
+	pf, err := postfixtest.Setup(dir, master, fmt.Sprintf(`myhostname = mx.remote.test
 mydomain = remote.test
-mydestination =
 mynetworks = 127.0.0.0/8
-smtp_dns_support_level = disabled
-alias_maps =
-alias_database =
 local_transport = error:local delivery is disabled
 virtual_mailbox_domains = remote.test
 virtual_mailbox_base = %[1]s/vmail
@@ -118,19 +87,22 @@ smtpd_tls_key_file = %[1]s/conf/key.pem
 smtpd_tls_security_level = may
 smtpd_tls_received_header = yes
 %[2]s
-`, dir, extraMain)
-	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
+`, dir, extraMain))
+	if err != nil {
 		t.Fatal(err)
 	}
-	writeSelfSigned(t, filepath.Join(conf, "cert.pem"), filepath.Join(conf, "key.pem"))
+	writeSelfSigned(t, filepath.Join(pf.Conf, "cert.pem"), filepath.Join(pf.Conf, "key.pem"))
 	p := &postfixMX{t: t, dir: dir}
-	p.run("chown", "postfix", filepath.Join(dir, "data"))
+	if err := os.Mkdir(filepath.Join(dir, "vmail"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p.run("chown", "65534:65534", filepath.Join(dir, "vmail"))
-	p.run("postconf", "-c", conf, "-F", "*/*/chroot = n")
-	p.run("postfix", "-c", conf, "start")
+	if err := pf.Start(); err != nil {
+		t.Fatalf("%v\nmaillog:\n%s", err, p.maillog())
+	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("postfix", "-c", conf, "stop").CombinedOutput(); err != nil {
-			t.Logf("postfix stop: %v\n%s", err, out)
+		if err := pf.Stop(); err != nil {
+			t.Logf("%v", err)
 		}
 	})
 	return p

@@ -2,6 +2,7 @@ package smtpin
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cabalmail/cabalmail/internal/benchutil"
+	"github.com/cabalmail/cabalmail/internal/postfixtest"
 )
 
 // BenchmarkSMTPSource runs Postfix's smtp-source against our MX and against
@@ -288,35 +290,7 @@ func startPostfixMaildir(b *testing.B) (string, string) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	conf := filepath.Join(dir, "conf")
-	for _, d := range []string{conf, filepath.Join(dir, "queue"), filepath.Join(dir, "data"), filepath.Join(dir, "vmail", "box")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	master, err := os.ReadFile("/etc/postfix/master.cf")
-	if err != nil {
-		b.Skipf("no /etc/postfix/master.cf: %v", err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(master), "\n") {
-		if strings.HasPrefix(line, "smtp      inet") {
-			line = addr + " inet n - n - - smtpd"
-		}
-		out = append(out, line)
-	}
-	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-maillog_file = %[1]s/maillog
-maillog_file_prefixes = %[1]s
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.bench.test
-mydestination =
+	pf, err := postfixtest.Setup(dir, []string{addr + " inet n - n - - smtpd"}, fmt.Sprintf(`myhostname = mx.bench.test
 mynetworks = 127.0.0.0/8
 virtual_mailbox_domains = bench.test
 virtual_mailbox_base = %[1]s/vmail
@@ -327,24 +301,23 @@ virtual_minimum_uid = 100
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 smtpd_client_message_rate_limit = 0
-smtp_dns_support_level = disabled
-alias_maps =
-alias_database =
-`, dir)
-	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
+`, dir))
+	if errors.Is(err, postfixtest.ErrNoPostfix) {
+		b.Skip(err)
+	}
+	if err != nil {
 		b.Fatal(err)
 	}
-	for _, args := range [][]string{
-		{"chown", "postfix", filepath.Join(dir, "data")},
-		{"chown", "-R", "65534:65534", filepath.Join(dir, "vmail")},
-		{"postconf", "-c", conf, "-F", "*/*/chroot = n"},
-		{"postfix", "-c", conf, "start"},
-	} {
-		if o, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			b.Fatalf("%v: %v\n%s", args, err, o)
-		}
+	if err := os.MkdirAll(filepath.Join(dir, "vmail", "box"), 0o755); err != nil {
+		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = exec.Command("postfix", "-c", conf, "stop").Run() })
+	if out, err := exec.Command("chown", "-R", "65534:65534", filepath.Join(dir, "vmail")).CombinedOutput(); err != nil {
+		b.Fatalf("chown vmail: %v\n%s", err, out)
+	}
+	if err := pf.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = pf.Stop() })
 	// Wait for smtpd to listen.
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", addr)

@@ -2,6 +2,7 @@ package smtpin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cabalmail/cabalmail/internal/accounts"
 	"github.com/cabalmail/cabalmail/internal/imapd"
+	"github.com/cabalmail/cabalmail/internal/postfixtest"
 )
 
 // postfixInstance is a private Postfix from Debian, run from its own
@@ -54,55 +56,32 @@ func startPostfix(t *testing.T, relay string) *postfixInstance {
 	t.Helper()
 	needBinaries(t, "postfix", "postconf", "sendmail", "postqueue")
 	dir := worldTraversableTempDir(t)
-	conf := filepath.Join(dir, "conf")
-	if err := os.Mkdir(conf, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	master, err := os.ReadFile("/etc/postfix/master.cf")
-	if err != nil {
-		t.Skipf("no /etc/postfix/master.cf: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(conf, "master.cf"), master, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-maillog_file = %[1]s/maillog
-maillog_file_prefixes = %[1]s
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-master_service_disable = inet
+	// A sending MTA only: master_service_disable = inet, no listener.
+	pf, err := postfixtest.Setup(dir, nil, fmt.Sprintf(`master_service_disable = inet
 myhostname = sender.remote.example
 mydomain = remote.example
 myorigin = remote.example
-mydestination =
-relayhost = [%[2]s]:%[3]s
+relayhost = [%[1]s]:%[2]s
 smtp_tls_security_level = none
-smtp_dns_support_level = disabled
-alias_maps =
-alias_database =
 local_transport = error:local delivery is disabled
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 smtp_connection_cache_on_demand = no
-`, dir, hostOf(relay), portOf(relay))
-	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
+`, hostOf(relay), portOf(relay)))
+	if errors.Is(err, postfixtest.ErrNoPostfix) {
+		t.Skip(err)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	p := &postfixInstance{t: t, dir: dir}
-	for _, d := range []string{"queue", "data"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := pf.Start(); err != nil {
+		t.Fatalf("%v\nmaillog:\n%s", err, p.maillog())
 	}
-	p.run("chown", "postfix", filepath.Join(dir, "data"))
-	p.run("postconf", "-c", conf, "-F", "*/*/chroot = n")
-	p.run("postfix", "-c", conf, "start")
 	t.Cleanup(func() {
-		if out, err := exec.Command("postfix", "-c", conf, "stop").CombinedOutput(); err != nil {
-			t.Logf("postfix stop: %v\n%s", err, out)
+		if err := pf.Stop(); err != nil {
+			t.Logf("%v", err)
 		}
 	})
 	return p

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cabalmail/cabalmail/internal/benchutil"
+	"github.com/cabalmail/cabalmail/internal/postfixtest"
 	"github.com/cabalmail/cabalmail/internal/queue"
 	"github.com/cabalmail/cabalmail/internal/tlsutil"
 )
@@ -321,64 +323,34 @@ func startPostfixSubmission(b *testing.B) string {
 		_ = sinkCmd.Wait()
 	})
 	conf := filepath.Join(dir, "conf")
-	for _, d := range []string{conf, filepath.Join(dir, "queue"), filepath.Join(dir, "data")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	master, err := os.ReadFile("/etc/postfix/master.cf")
-	if err != nil {
-		b.Skipf("no /etc/postfix/master.cf: %v", err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(master), "\n") {
-		if strings.HasPrefix(line, "smtp      inet") {
-			line = addr + " inet n - n - - smtpd"
-		}
-		out = append(out, line)
-	}
-	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
+	if err := os.MkdirAll(conf, 0o755); err != nil {
 		b.Fatal(err)
 	}
 	certPath, keyPath := filepath.Join(conf, "cert.pem"), filepath.Join(conf, "key.pem")
 	if err := tlsutil.GenerateSelfSigned(certPath, keyPath, []string{"smtp.bench.test"}, time.Hour); err != nil {
 		b.Fatal(err)
 	}
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-maillog_file = %[1]s/maillog
-maillog_file_prefixes = %[1]s
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = smtp.bench.test
-mydestination =
+	pf, err := postfixtest.Setup(dir, []string{addr + " inet n - n - - smtpd"}, fmt.Sprintf(`myhostname = smtp.bench.test
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [%[2]s]:%[3]s
-smtp_dns_support_level = disabled
+relayhost = [%[1]s]:%[2]s
 smtpd_tls_security_level = may
-smtpd_tls_cert_file = %[4]s
-smtpd_tls_key_file = %[5]s
+smtpd_tls_cert_file = %[3]s
+smtpd_tls_key_file = %[4]s
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 smtpd_client_message_rate_limit = 0
-alias_maps =
-alias_database =
-`, dir, strings.Split(sinkAddr, ":")[0], strings.Split(sinkAddr, ":")[1], certPath, keyPath)
-	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
+`, strings.Split(sinkAddr, ":")[0], strings.Split(sinkAddr, ":")[1], certPath, keyPath))
+	if errors.Is(err, postfixtest.ErrNoPostfix) {
+		b.Skip(err)
+	}
+	if err != nil {
 		b.Fatal(err)
 	}
-	for _, args := range [][]string{
-		{"chown", "postfix", filepath.Join(dir, "data")},
-		{"postconf", "-c", conf, "-F", "*/*/chroot = n"},
-		{"postfix", "-c", conf, "start"},
-	} {
-		if o, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			b.Fatalf("%v: %v\n%s", args, err, o)
-		}
+	if err := pf.Start(); err != nil {
+		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = exec.Command("postfix", "-c", conf, "stop").Run() })
+	b.Cleanup(func() { _ = pf.Stop() })
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
