@@ -45,7 +45,7 @@ func getMetrics() *serverMetrics {
 			}, []string{"dsn"}),
 			queueTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name:    "cabalmail_submission_enqueue_seconds",
-				Help:    "Time to sign and durably queue an accepted message.",
+				Help:    "Time to durably queue an accepted message.",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 			}),
 		}

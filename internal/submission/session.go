@@ -194,7 +194,7 @@ func readMessage(r io.Reader, max int64, buf *bytes.Buffer) ([]byte, *reply) {
 	return buf.Bytes(), nil
 }
 
-// submit checks the header, fixes it up, signs and queues the message.
+// submit checks the header, fixes it up and queues the message.
 func (ss *session) submit(ctx context.Context, raw []byte) reply {
 	m, err := parseMessage(raw)
 	if err != nil {
@@ -227,7 +227,7 @@ func (ss *session) submit(ctx context.Context, raw []byte) reply {
 	}
 	start := time.Now()
 	trace := newTraceID()
-	id, err := ss.signAndQueue(ctx, m, fromDomain, trace, now)
+	id, err := ss.queueMessage(ctx, m, fromDomain, trace, now)
 	if err != nil {
 		ss.s.daily.release(ss.user.ID, reserved)
 		ss.s.log.Error("queue submitted message", "tier", tier, "trace", trace, "user", ss.user.Name, "from", ss.from, "err", err)
@@ -238,12 +238,12 @@ func (ss *session) submit(ctx context.Context, raw []byte) reply {
 	return reply{250, smtp.EnhancedCode{2, 0, 0}, "queued as " + id}
 }
 
-// signAndQueue puts our Received field on top of the message and queues
+// queueMessage puts our Received field on top of the message and queues
 // it durably, to be DKIM-signed for fromDomain when it is sent to a remote
 // host (internal/delivery). That the domain has a key and the header can be
 // signed is checked here, so a message that could never be signed is not
 // accepted.
-func (ss *session) signAndQueue(ctx context.Context, m *message, fromDomain, trace string, now time.Time) (string, error) {
+func (ss *session) queueMessage(ctx context.Context, m *message, fromDomain, trace string, now time.Time) (string, error) {
 	if _, err := ss.s.opts.Domains.SigningDomain(ctx, fromDomain); err != nil {
 		return "", err
 	}
