@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cabalmail/cabalmail/internal/accounts"
 	"github.com/cabalmail/cabalmail/internal/benchutil"
 )
 
@@ -45,7 +46,15 @@ func startDovecot(dir string, port, n int, g *generator) (string, *exec.Cmd, err
 	if err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", dovecotUID, dovecotUID), filepath.Join(dir, "mail"), filepath.Join(dir, "home")).Run(); err != nil {
 		return "", nil, fmt.Errorf("chown: %w", err)
 	}
-	passwd := fmt.Sprintf("%s:{PLAIN}%s:%d:%d::%s::\n", benchUser, benchPassword, dovecotUID, dovecotUID, filepath.Join(dir, "home"))
+	// The password is checked with the same Argon2id hash and parameters
+	// on both servers (Dovecot verifies it with libsodium), so a LOGIN
+	// costs both the same and the commands timed right after it start
+	// from the same state of the machine.
+	hash, err := accounts.HashPassword(benchPassword)
+	if err != nil {
+		return "", nil, err
+	}
+	passwd := fmt.Sprintf("%s:{ARGON2ID}%s:%d:%d::%s::\n", benchUser, hash, dovecotUID, dovecotUID, filepath.Join(dir, "home"))
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd), 0o644); err != nil {
 		return "", nil, err
 	}
@@ -65,7 +74,7 @@ default_client_limit = 10000
 default_vsz_limit = 1G
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN %[1]s/passwd
+  args = %[1]s/passwd
 }
 userdb {
   driver = passwd-file
