@@ -296,7 +296,7 @@ func (s *Store) SetAddressState(ctx context.Context, address string, st store.Ad
 
 // DeleteAddress removes the address and every holding.
 func (s *Store) DeleteAddress(ctx context.Context, address string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM addresses WHERE address = ?`, address)
+	res, err := s.execOnce(ctx, `DELETE FROM addresses WHERE address = ?`, address)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete address %s: %w", address, err)
 	}
@@ -355,7 +355,7 @@ func (s *Store) RemoveHolder(ctx context.Context, address string, userID int64) 
 // UpdateHolding stores h's comment and favorite flag for h.UserID's hold on
 // the address.
 func (s *Store) UpdateHolding(ctx context.Context, address string, h store.Holding) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE holdings SET comment = ?, favorite = ?
+	res, err := s.execOnce(ctx, `UPDATE holdings SET comment = ?, favorite = ?
 		WHERE user_id = ? AND address_id = (SELECT id FROM addresses WHERE address = ?)`,
 		h.Comment, boolInt(h.Favorite), h.UserID, address)
 	if err != nil {

@@ -16,7 +16,7 @@ func (s *Store) AddAudit(ctx context.Context, e *store.AuditEntry) error {
 		return fmt.Errorf("sqlite: add audit %s: %w", e.Action, err)
 	}
 	t := orNow(e.Time)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+	res, err := s.execOnce(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		nanos(t), e.Actor, e.Action, e.Target, e.Detail)
 	if err != nil {
 		return fmt.Errorf("sqlite: add audit %s: %w", e.Action, err)

@@ -28,7 +28,7 @@ func (s *Store) CreateDomain(ctx context.Context, d *store.Domain) error {
 		return fmt.Errorf("sqlite: create domain %s: %w", d.Apex, err)
 	}
 	created := orNow(d.CreatedAt)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO domains (`+domainColumns+`) VALUES (?, ?, ?, ?)`,
+	_, err := s.execOnce(ctx, `INSERT INTO domains (`+domainColumns+`) VALUES (?, ?, ?, ?)`,
 		d.Apex, d.DKIMSelector, d.DKIMKeyPEM, nanos(created))
 	if err != nil {
 		return fmt.Errorf("sqlite: create domain %s: %w", d.Apex, mapErr(err))

@@ -222,7 +222,7 @@ func (s *Store) MoveAllMessages(ctx context.Context, userID, from, to int64) err
 
 // Subscribe records a subscription; it is idempotent.
 func (s *Store) Subscribe(ctx context.Context, userID int64, name string) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)`, userID, name); err != nil {
+	if _, err := s.execOnce(ctx, `INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)`, userID, name); err != nil {
 		return fmt.Errorf("sqlite: subscribe %q: %w", name, mapErr(err))
 	}
 	return nil
@@ -230,7 +230,7 @@ func (s *Store) Subscribe(ctx context.Context, userID int64, name string) error 
 
 // Unsubscribe drops a subscription; it is idempotent.
 func (s *Store) Unsubscribe(ctx context.Context, userID int64, name string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM subscriptions WHERE user_id = ? AND name = ?`, userID, name); err != nil {
+	if _, err := s.execOnce(ctx, `DELETE FROM subscriptions WHERE user_id = ? AND name = ?`, userID, name); err != nil {
 		return fmt.Errorf("sqlite: unsubscribe %q: %w", name, err)
 	}
 	return nil

@@ -17,7 +17,7 @@ func (s *Store) RecordProviderAttempt(ctx context.Context, a store.ProviderAttem
 	if err := checkTimes(a.Time); err != nil {
 		return fmt.Errorf("sqlite: record provider attempt %s: %w", a.Provider, err)
 	}
-	_, err := s.db.ExecContext(ctx, insertAttempt,
+	_, err := s.execOnce(ctx, insertAttempt,
 		a.Provider, nanos(orNow(a.Time)), a.Result, boolInt(a.KnownUnknown))
 	if err != nil {
 		return fmt.Errorf("sqlite: record provider attempt %s: %w", a.Provider, err)
@@ -122,7 +122,7 @@ func (s *Store) ListProviderCounts(ctx context.Context, since time.Time) ([]stor
 
 // PruneProviderAttempts removes attempts before the given time.
 func (s *Store) PruneProviderAttempts(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM provider_attempts WHERE time < ?`, clampNanos(before))
+	res, err := s.execOnce(ctx, `DELETE FROM provider_attempts WHERE time < ?`, clampNanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune provider attempts: %w", err)
 	}
@@ -161,7 +161,7 @@ func (s *Store) SetProvider(ctx context.Context, p store.Provider) error {
 	if err := checkTimes(p.Since, p.Until, p.CountFrom); err != nil {
 		return fmt.Errorf("sqlite: set provider %s: %w", p.Name, err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO providers (`+providerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := s.execOnce(ctx, `INSERT INTO providers (`+providerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET state = excluded.state, since = excluded.since, until = excluded.until,
 		reason = excluded.reason, changed_by = excluded.changed_by, count_from = excluded.count_from`,
 		p.Name, p.State, nanos(orNow(p.Since)), nullNanos(p.Until), p.Reason, p.ChangedBy, nullNanos(p.CountFrom))
@@ -201,7 +201,7 @@ func (s *Store) RecordAccepted(ctx context.Context, rcptKey string, at time.Time
 		return fmt.Errorf("sqlite: record accepted: %w", err)
 	}
 	t := nanos(orNow(at))
-	_, err := s.db.ExecContext(ctx, upsertAccepted, rcptKey, t, t)
+	_, err := s.execOnce(ctx, upsertAccepted, rcptKey, t, t)
 	if err != nil {
 		return fmt.Errorf("sqlite: record accepted: %w", err)
 	}
@@ -243,7 +243,7 @@ func (s *Store) AddQuarantine(ctx context.Context, q *store.Quarantine) error {
 		return fmt.Errorf("sqlite: add quarantine %s: %w", q.Rcpt, err)
 	}
 	t := orNow(q.CreatedAt)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO quarantine (provider, rcpt, user_id, queue_id, code, text, reason, created_at)
+	res, err := s.execOnce(ctx, `INSERT INTO quarantine (provider, rcpt, user_id, queue_id, code, text, reason, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, q.Provider, q.Rcpt, q.UserID, q.QueueID, q.Code, q.Text, q.Reason, nanos(t))
 	if err != nil {
 		return fmt.Errorf("sqlite: add quarantine %s: %w", q.Rcpt, mapErr(err))
@@ -303,7 +303,7 @@ func (s *Store) ResolveQuarantine(ctx context.Context, id int64, resolution stri
 	if err := checkTimes(at); err != nil {
 		return fmt.Errorf("sqlite: resolve quarantine %d: %w", id, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL`,
+	res, err := s.execOnce(ctx, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL`,
 		nanos(orNow(at)), resolution, id)
 	if err != nil {
 		return fmt.Errorf("sqlite: resolve quarantine %d: %w", id, err)

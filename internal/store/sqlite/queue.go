@@ -370,7 +370,7 @@ func (s *Store) RetryQueueItem(ctx context.Context, id string, at time.Time) err
 }
 
 func (s *Store) updateQueueItem(ctx context.Context, what, id, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, args...)
+	res, err := s.execOnce(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s %s: %w", what, id, err)
 	}
@@ -387,7 +387,9 @@ func (s *Store) updateQueueItem(ctx context.Context, what, id, query string, arg
 // DeleteQueueItem removes an item and returns its blob key.
 func (s *Store) DeleteQueueItem(ctx context.Context, id string) (string, error) {
 	var key string
-	err := s.queryRow(ctx, `DELETE FROM queue WHERE id = ? RETURNING blob_key`, id).Scan(&key)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		return s.cached(tx).QueryRowContext(ctx, `DELETE FROM queue WHERE id = ? RETURNING blob_key`, id).Scan(&key)
+	})
 	if err != nil {
 		return "", fmt.Errorf("sqlite: delete queue item: %w", notFound(err, "queue item "+id))
 	}

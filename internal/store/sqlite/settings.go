@@ -12,7 +12,7 @@ func (s *Store) SetSetting(ctx context.Context, key, value string) error {
 	if key == "" {
 		return fmt.Errorf("sqlite: set setting: %w setting: empty key", store.ErrInvalid)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+	_, err := s.execOnce(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	if err != nil {
 		return fmt.Errorf("sqlite: set setting %s: %w", key, err)
@@ -31,7 +31,7 @@ func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 
 // DeleteSetting removes key. Removing an unset key is not an error.
 func (s *Store) DeleteSetting(ctx context.Context, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, key); err != nil {
+	if _, err := s.execOnce(ctx, `DELETE FROM settings WHERE key = ?`, key); err != nil {
 		return fmt.Errorf("sqlite: delete setting %s: %w", key, err)
 	}
 	return nil

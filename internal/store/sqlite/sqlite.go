@@ -11,7 +11,8 @@
 // Several processes may share one database file (the CLI runs while the
 // server runs). Every read-write transaction starts with BEGIN IMMEDIATE, so
 // a second writer waits on the busy timeout instead of failing when it would
-// have to upgrade a read lock.
+// have to upgrade a read lock. Within one process writers take turns before
+// they take a pooled connection (lockWriter).
 //
 // It is not in charge of policy (which names are valid, who may do what):
 // that belongs to the domain packages that call the store.
@@ -44,6 +45,9 @@ type Store struct {
 	db    *sql.DB
 	path  string
 	stmts stmtCache // stmts.go
+	// writer admits one writing transaction of this process at a time
+	// (see lockWriter).
+	writer chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -88,7 +92,7 @@ func open(ctx context.Context, path string, upTo int) (*Store, error) {
 	// statements anew. Idle connections are closed after a minute instead.
 	db.SetMaxIdleConns(maxOpenConns)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &Store{db: db, path: abs}
+	s := &Store{db: db, path: abs, writer: make(chan struct{}, 1)}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -158,8 +162,12 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // writeTx runs fn in a read-write transaction (BEGIN IMMEDIATE) and commits
-// it if fn succeeds.
+// it if fn succeeds. It holds the process's writer turn throughout.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.lockWriter(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWriter()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -170,6 +178,51 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// execOnce runs one writing statement outside a transaction, unprepared,
+// in the process's writer turn like writeTx.
+func (s *Store) execOnce(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := s.lockWriter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.unlockWriter()
+	return s.db.ExecContext(ctx, query, args...)
+}
+
+// errWriterBusy is returned when this process's writer turn did not come
+// within busyTimeout, as SQLite returns SQLITE_BUSY for another process's
+// lock.
+var errWriterBusy = fmt.Errorf("database is busy: no turn to write within %v", busyTimeout)
+
+// lockWriter waits for this process's turn to write; unlockWriter ends it.
+// Every writing transaction and statement of the process takes the turn
+// before it takes a pooled connection. Without it, writers waiting for
+// SQLite's lock each held a connection while they waited (in SQLite's busy
+// handler), and a transaction that needed a second connection from the
+// pool (preparing a statement for the cache, stmts.go) could find the pool
+// taken by the writers waiting for its own lock: all of them stalled
+// until the busy timeout and failed with SQLITE_BUSY. The MX answered 451
+// to a burst of first deliveries that way. Writers of other processes (the
+// CLI) still meet SQLite's lock and busy timeout.
+func (s *Store) lockWriter(ctx context.Context) error {
+	select {
+	case s.writer <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(busyTimeout)
+	defer t.Stop()
+	select {
+	case s.writer <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errWriterBusy
+	}
+}
+
+func (s *Store) unlockWriter() { <-s.writer }
 
 // mapErr translates SQLite constraint errors into the store's sentinel
 // errors, keeping the driver's message for the reader. Other errors pass

@@ -81,12 +81,17 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	return st.QueryContext(ctx, args...)
 }
 
-// exec runs a statement of the bounded set through the cache.
+// exec runs a writing statement of the bounded set through the cache, in
+// the process's writer turn (see lockWriter).
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	st, err := s.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.lockWriter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.unlockWriter()
 	return st.ExecContext(ctx, args...)
 }
 

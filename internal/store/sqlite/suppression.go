@@ -32,7 +32,7 @@ func (s *Store) AddSuppression(ctx context.Context, e *store.Suppression) error 
 		return fmt.Errorf("sqlite: add suppression %s: %w", e.Address, err)
 	}
 	t := orNow(e.CreatedAt)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO suppression (user_id, address, reason, code, text, provider, queue_id, created_at)
+	res, err := s.execOnce(ctx, `INSERT INTO suppression (user_id, address, reason, code, text, provider, queue_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.UserID, e.Address, e.Reason, e.Code, e.Text, e.Provider, e.QueueID, nanos(t))
 	if err != nil {
 		return fmt.Errorf("sqlite: add suppression %s: %w", e.Address, mapErr(err))
@@ -110,7 +110,7 @@ func (s *Store) ReleaseSuppressions(ctx context.Context, userID int64, address, 
 		q += ` AND user_id = ?`
 		args = append(args, userID)
 	}
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.execOnce(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: release suppression %s: %w", address, err)
 	}

@@ -61,7 +61,7 @@ func (s *Store) UserByToken(ctx context.Context, hash string) (store.User, error
 
 // DeleteTokens removes every token of the user.
 func (s *Store) DeleteTokens(ctx context.Context, userID int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, userID); err != nil {
+	if _, err := s.execOnce(ctx, `DELETE FROM tokens WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("sqlite: delete tokens of user #%d: %w", userID, err)
 	}
 	return nil

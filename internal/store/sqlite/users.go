@@ -41,7 +41,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 		return fmt.Errorf("sqlite: create user %s: %w", u.Name, err)
 	}
 	created := orNow(u.CreatedAt)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (name, password_hash, admin, status, quota_bytes, created_at)
+	res, err := s.execOnce(ctx, `INSERT INTO users (name, password_hash, admin, status, quota_bytes, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		u.Name, u.PasswordHash, boolInt(u.Admin), string(u.Status), u.QuotaBytes, nanos(created))
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 	if err := store.CheckUserStatus(u.Status); err != nil {
 		return fmt.Errorf("sqlite: update user #%d: %w", u.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ?, admin = ?, status = ?, quota_bytes = ? WHERE id = ?`,
+	res, err := s.execOnce(ctx, `UPDATE users SET password_hash = ?, admin = ?, status = ?, quota_bytes = ? WHERE id = ?`,
 		u.PasswordHash, boolInt(u.Admin), string(u.Status), u.QuotaBytes, u.ID)
 	if err != nil {
 		return fmt.Errorf("sqlite: update user #%d: %w", u.ID, mapErr(err))
@@ -178,7 +178,7 @@ func (s *Store) Grant(ctx context.Context, userID int64, apex string) error {
 // Ungrant withdraws a grant. Withdrawing a grant that does not exist is not
 // an error.
 func (s *Store) Ungrant(ctx context.Context, userID int64, apex string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM grants WHERE user_id = ? AND apex = ?`, userID, apex); err != nil {
+	if _, err := s.execOnce(ctx, `DELETE FROM grants WHERE user_id = ? AND apex = ?`, userID, apex); err != nil {
 		return fmt.Errorf("sqlite: ungrant %s from user #%d: %w", apex, userID, err)
 	}
 	return nil

@@ -58,7 +58,7 @@ func (s *Store) SessionByHash(ctx context.Context, hash string, at time.Time) (s
 
 // DeleteSession removes the session with this hash.
 func (s *Store) DeleteSession(ctx context.Context, hash string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE hash = ?`, hash)
+	res, err := s.execOnce(ctx, `DELETE FROM web_sessions WHERE hash = ?`, hash)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete session: %w", err)
 	}
@@ -70,7 +70,7 @@ func (s *Store) DeleteSession(ctx context.Context, hash string) error {
 
 // DeleteUserSessions removes every session of the user.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, userID); err != nil {
+	if _, err := s.execOnce(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("sqlite: delete sessions of user #%d: %w", userID, err)
 	}
 	return nil
@@ -78,7 +78,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) error {
 
 // DeleteExpiredSessions removes the sessions expired at at.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, at time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_at <= ?`, clampNanos(at))
+	res, err := s.execOnce(ctx, `DELETE FROM web_sessions WHERE expires_at <= ?`, clampNanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
 	}
@@ -98,7 +98,7 @@ func (s *Store) CreateInvite(ctx context.Context, i *store.Invite) error {
 		return fmt.Errorf("sqlite: create invite: %w", err)
 	}
 	created := orNow(i.CreatedAt)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO web_invites (hash, created_by, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	res, err := s.execOnce(ctx, `INSERT INTO web_invites (hash, created_by, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		i.Hash, i.CreatedBy, i.Note, nanos(created), nanos(i.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: create invite: %w", mapErr(err))
@@ -176,7 +176,7 @@ func (s *Store) UseInvite(ctx context.Context, hash, userName string, at time.Ti
 
 // DeleteInvite removes one invite.
 func (s *Store) DeleteInvite(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM web_invites WHERE id = ?`, id)
+	res, err := s.execOnce(ctx, `DELETE FROM web_invites WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete invite #%d: %w", id, err)
 	}
@@ -248,7 +248,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID, step int64) error {
 
 // DeleteTOTP removes the user's TOTP secret.
 func (s *Store) DeleteTOTP(ctx context.Context, userID int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM web_totp WHERE user_id = ?`, userID); err != nil {
+	if _, err := s.execOnce(ctx, `DELETE FROM web_totp WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("sqlite: delete totp of user #%d: %w", userID, err)
 	}
 	return nil
@@ -280,7 +280,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int64) ([]store.Token, er
 
 // DeleteToken removes one of the user's tokens.
 func (s *Store) DeleteToken(ctx context.Context, userID, tokenID int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE id = ? AND user_id = ?`, tokenID, userID)
+	res, err := s.execOnce(ctx, `DELETE FROM tokens WHERE id = ? AND user_id = ?`, tokenID, userID)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete token #%d: %w", tokenID, err)
 	}
