@@ -34,11 +34,7 @@ func TestMigrationList(t *testing.T) {
 
 func TestOpenEmpty(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "new.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	wantVersion(t, s, LatestSchemaVersion())
 	rows, err := s.db.QueryContext(ctx, `SELECT version, name FROM schema_version ORDER BY version`)
 	if err != nil {

@@ -71,11 +71,7 @@ func TestOpenSettings(t *testing.T) {
 // UserByToken records the time of use.
 func TestTokenLastUsed(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "tok.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	u := store.User{Name: "alice"}
 	if err := s.CreateUser(ctx, &u); err != nil {
 		t.Fatal(err)
@@ -107,15 +103,11 @@ func TestTokenLastUsed(t *testing.T) {
 // their SQLite result codes.
 func TestConstraintMapping(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'v')`); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'w')`)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'w')`)
 	if !errors.Is(mapErr(err), store.ErrExists) {
 		t.Errorf("primary key violation mapped to %v", mapErr(err))
 	}
@@ -136,11 +128,7 @@ func TestConstraintMapping(t *testing.T) {
 // refused, not stored wrapped around.
 func TestTimeRange(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "range.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	old := time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)
 	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
 	if err := s.CreateUser(ctx, &store.User{Name: "alice", CreatedAt: old}); !errors.Is(err, store.ErrInvalid) {

@@ -15,11 +15,7 @@ import (
 // serves later calls, also from many goroutines at once.
 func TestStmtCacheReuses(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	u := store.User{Name: "alice"}
 	if err := s.CreateUser(ctx, &u); err != nil {
 		t.Fatal(err)
@@ -54,11 +50,7 @@ func TestStmtCacheReuses(t *testing.T) {
 // writes and are rolled back with it, and the cached ones stay usable.
 func TestStmtCacheInTransactions(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	it := &store.QueueItem{ID: "q1", Sender: "a@example.test", BlobKey: "k1", Recipients: []store.QueueRecipient{{Rcpt: "r@example.test"}}}
 	if err := s.EnqueueItems(ctx, []*store.QueueItem{it}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,18 @@ import (
 	"time"
 )
 
+// openTemp opens a new store in a temporary directory, closed when the
+// test ends.
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // TestWritersDoNotStarveTheWriter: while one transaction writes, more
 // writers than the pool has connections arrive, and the transaction then
 // needs a pooled connection of its own (a statement prepared for the
@@ -20,11 +32,7 @@ import (
 // to the MX got 451 that way).
 func TestWritersDoNotStarveTheWriter(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	inTx, release := make(chan struct{}), make(chan struct{})
 	txErr := make(chan error, 1)
 	go func() {
@@ -71,11 +79,7 @@ func TestWritersDoNotStarveTheWriter(t *testing.T) {
 // its context ends gets the context's error, and writes nothing.
 func TestWriterTurnHonoursContext(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	if err := s.lockWriter(ctx); err != nil {
 		t.Fatal(err)
 	}
