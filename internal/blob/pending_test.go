@@ -66,20 +66,12 @@ func TestPendingSyncfs(t *testing.T) {
 	if len(steps) != 1 || steps[0] != "syncfs "+d.root {
 		t.Fatalf("steps %q, want one syncfs of the root", steps)
 	}
-	for i, p := range ps {
+	for _, p := range ps {
 		if p.f != nil {
 			t.Errorf("file of %s left open", p.Key)
 		}
-		r, err := d.Open(ctx, p.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(r)
-		_ = r.Close()
-		if want := fmt.Sprintf("body %d", i); string(got) != want {
-			t.Errorf("read %q, want %q", got, want)
-		}
 	}
+	checkBodies(t, d, ps)
 	if err := d.SyncPending(ctx, ps[:2]); err == nil {
 		t.Error("second SyncPending of the same blobs succeeded")
 	}
@@ -169,17 +161,7 @@ func checkPendingSyncSteps(t *testing.T, d *Dir) {
 	if dirs[d.root] {
 		t.Error("root fsynced, though OpenDir made its entries durable")
 	}
-	for i, p := range ps {
-		r, err := d.Open(ctx, p.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(r)
-		_ = r.Close()
-		if want := fmt.Sprintf("body %d", i); string(got) != want {
-			t.Errorf("read %q, want %q", got, want)
-		}
-	}
+	checkBodies(t, d, ps)
 	if err := d.SyncPending(ctx, ps[:1]); err == nil {
 		t.Error("second SyncPending of the same blob succeeded")
 	}
@@ -399,5 +381,21 @@ func TestPutPendingAllocs(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 8<<10 {
 		t.Errorf("PutPending allocates %d bytes per call", per)
+	}
+}
+
+// checkBodies reads each of ps back and wants "body i" in the i-th.
+func checkBodies(t *testing.T, d *Dir, ps []*Pending) {
+	t.Helper()
+	for i, p := range ps {
+		r, err := d.Open(context.Background(), p.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		_ = r.Close()
+		if want := fmt.Sprintf("body %d", i); string(got) != want {
+			t.Errorf("read %q, want %q", got, want)
+		}
 	}
 }
